@@ -1,0 +1,144 @@
+"""The snap-store-proxy snap and its `snap-proxy` command line.
+
+Pure module: no ops import.
+
+- `Store.install(channel)`: charmlibs.snap.ensure_installed(SNAP, channel, update=False),
+  then, when that installed or refreshed it, charmlibs.snap.hold(SNAP) so automatic
+  refreshes never restart the proxy under the operator. Any charmlibs.snap.Error becomes
+  StoreError with snapd's message.
+- `Store.revision()`: the installed revision, or None when not installed.
+- `Store.configure(settings)`: for each key of `settings.as_snap_proxy_config()`, read
+  the current value with `snap-proxy config <key>`; call `snap-proxy config k=v ...`
+  once with only the keys whose values differ; return the keys changed (tuple, sorted).
+  A failing command becomes StoreError carrying the command's own last stderr line.
+
+Values are never logged, only key names: future keys (`proxy.db.connection`, passwords)
+carry secrets, and a rule with no exceptions cannot be forgotten when they arrive.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from charmlibs import snap
+
+logger = logging.getLogger(__name__)
+
+SNAP = "snap-store-proxy"
+CLI = "snap-proxy"
+
+# Generous: setting config makes snap-proxy restart its services, but a hung CLI
+# must still not hang the hook forever.
+CLI_TIMEOUT_SECONDS = 120
+
+
+class StoreError(Exception):
+    """The snap or its CLI failed; str() is the tool's own error line."""
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """What the charm wants snap-proxy configured with."""
+
+    domain: str
+    internal_port: int
+
+    def as_snap_proxy_config(self) -> dict[str, str]:
+        """Map the settings to `snap-proxy config` keys and string values."""
+        return {
+            "proxy.domain": self.domain,
+            "proxy.port.http": str(self.internal_port),
+            "proxy.trust-forwarded-proto": "true",
+        }
+
+
+Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
+
+
+def run_captured(argv: Sequence[str]) -> subprocess.CompletedProcess[str]:
+    """Run argv without a shell, capturing text output; the exit status is checked by callers."""
+    return subprocess.run(
+        list(argv), capture_output=True, text=True, check=False, timeout=CLI_TIMEOUT_SECONDS
+    )
+
+
+class Store:
+    """The installed snap-store-proxy, driven through snapd and the `snap-proxy` CLI."""
+
+    def __init__(self, snap_proxy: str | Sequence[str] = CLI, run: Runner | None = None) -> None:
+        # A sequence lets tests run a fake CLI as `[sys.executable, fake_script]`.
+        self._cli = [snap_proxy] if isinstance(snap_proxy, str) else list(snap_proxy)
+        self._run = run or run_captured
+
+    def install(self, channel: str) -> bool:
+        """Install the snap from channel if missing, and hold it against auto-refresh.
+
+        Return whether snapd had anything to do; a snap already on its channel is left
+        alone, so a hook re-run costs one snapd query and never restarts the proxy.
+        """
+        try:
+            changed = snap.ensure_installed(SNAP, channel=channel, update=False)
+        except snap.Error as err:
+            raise StoreError(f"could not install {SNAP} from {channel}: {err}") from err
+        if not changed:
+            return False
+        try:
+            snap.hold(SNAP)
+        except snap.Error as err:
+            raise StoreError(f"could not hold {SNAP}: {err}") from err
+        return True
+
+    def revision(self) -> str | None:
+        """Return the installed revision, or None when the snap is not installed."""
+        try:
+            return snap.list_one(SNAP).revision
+        except snap.NotInstalledError:
+            return None
+        except snap.Error as err:
+            raise StoreError(f"could not read the {SNAP} revision: {err}") from err
+
+    def configure(self, settings: StoreSettings) -> tuple[str, ...]:
+        """Bring snap-proxy config to settings; return the keys that had to change, sorted."""
+        wanted = settings.as_snap_proxy_config()
+        changes = {key: value for key, value in wanted.items() if self.get(key) != value}
+        if changes:
+            self.set(changes)
+        return tuple(sorted(changes))
+
+    def get(self, key: str) -> str:
+        """Read the current value of key; empty when unset."""
+        return self._config([key]).strip()
+
+    def set(self, values: Mapping[str, str]) -> None:
+        """Set all values in one `snap-proxy config` call."""
+        logger.info("%s config: setting %s", CLI, ", ".join(sorted(values)))
+        self._config([f"{key}={value}" for key, value in values.items()])
+
+    def _config(self, args: Sequence[str]) -> str:
+        return self._invoke("config", args)
+
+    def _invoke(self, subcommand: str, args: Sequence[str]) -> str:
+        """Run `snap-proxy <subcommand> <args>`, returning stdout or raising StoreError.
+
+        The error names only the subcommand, never args: they may carry secret values.
+        """
+        failed = f"{CLI} {subcommand} failed"
+        try:
+            result = self._run([*self._cli, subcommand, *args])
+        except subprocess.TimeoutExpired as err:
+            raise StoreError(f"{failed}: timed out after {err.timeout}s") from err
+        except OSError as err:
+            # Typically FileNotFoundError: the snap (hence the CLI) is not installed.
+            raise StoreError(f"{failed}: {err}") from err
+        if result.returncode != 0:
+            raise StoreError(f"{failed}: {_last_line(result.stderr, result.returncode)}")
+        return result.stdout
+
+
+def _last_line(stderr: str | None, returncode: int) -> str:
+    """Pick the CLI's own reason for failing: its last non-empty stderr line."""
+    lines = [line.strip() for line in (stderr or "").splitlines() if line.strip()]
+    return lines[-1] if lines else f"exit status {returncode}"

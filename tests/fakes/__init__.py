@@ -1,0 +1,1 @@
+"""Fakes of external tools, for tests that exercise real subprocess calls."""
