@@ -1,0 +1,322 @@
+#!/usr/bin/env python3
+# Copyright 2026 The snap-store-proxy charm developers
+# See LICENSE file for licensing details.
+
+"""Run the Snap Store Proxy behind an nginx HTTPS front end."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from dataclasses import dataclass
+
+import ops
+from charmlibs.interfaces import tls_certificates as tls
+
+import certificates
+from certificates import CertificateError, CertifiedKey
+from frontend import (
+    ConfigRejected,
+    Frontend,
+    FrontendError,
+    Layout,
+    SiteConfig,
+    SystemdService,
+    TLSFiles,
+    install_nginx,
+)
+from state import CharmConfig, InvalidConfig
+from store import Store, StoreError, StoreSettings
+
+logger = logging.getLogger(__name__)
+
+CERTIFICATES = "certificates"
+IMPORTED_LABEL = "imported-certificate"
+HTTP_PORT = 80
+HTTPS_PORT = 443
+EXPIRY_WARNING_DAYS = 14
+MAX_COMMON_NAME = 64  # RFC 5280 upper bound for a subject common name
+NO_CERTIFICATE = "HTTP only: import a certificate or integrate a tls-certificates provider"
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+@dataclass(frozen=True)
+class TLSChoice:
+    """Where HTTPS should come from, and the certificate it offers now, if any."""
+
+    source: str | None = None  # "imported", a provider's application name, or None
+    certified: CertifiedKey | None = None
+    pending: ops.StatusBase | None = None  # why `certified` is missing or unusable
+
+
+def _certificate_request(domain: str) -> tls.CertificateRequestAttributes:
+    common_name = domain if len(domain) <= MAX_COMMON_NAME else None
+    return tls.CertificateRequestAttributes(common_name=common_name, sans_dns=[domain])
+
+
+class SnapStoreProxyCharm(ops.CharmBase):
+    """Observe every event, reconcile once, report the outcome in collect-status."""
+
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        self._layout = Layout.production()
+        self._service = SystemdService(self._layout)
+        self._frontend = Frontend(self._layout, self._service)
+        self._store = Store()
+        self._statuses: list[ops.StatusBase] | None = None
+        self._certificates = tls.TLSCertificatesRequiresV4(
+            self,
+            CERTIFICATES,
+            certificate_requests=self._certificate_requests(),
+            mode=tls.Mode.APP,
+            refresh_events=[self.on.config_changed],
+        )
+        for event in (
+            self.on.install,
+            self.on.upgrade_charm,
+            self.on.config_changed,
+            self.on.start,
+            self.on.update_status,
+            self.on.leader_elected,
+            self.on.secret_changed,
+            self.on[CERTIFICATES].relation_broken,
+            self._certificates.on.certificate_available,
+            self._certificates.on.certificate_denied,
+        ):
+            framework.observe(event, self._on_change)
+        framework.observe(self.on.import_certificate_action, self._on_import_certificate)
+        framework.observe(self.on.remove_certificate_action, self._on_remove_certificate)
+        framework.observe(self.on.show_certificate_action, self._on_show_certificate)
+        framework.observe(self.on.collect_unit_status, self._on_collect_status)
+
+    # Events
+
+    def _on_change(self, _: ops.EventBase) -> None:
+        self._statuses = self._reconcile()
+
+    def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
+        if self._statuses is None:  # a hook the charm does not observe: check anyway
+            self._statuses = self._reconcile()
+        for status in self._statuses:
+            event.add_status(status)
+
+    def _on_import_certificate(self, event: ops.ActionEvent) -> None:
+        if refusal := self._leader_action_refusal("import-certificate"):
+            event.fail(refusal)
+            return
+        try:
+            config = self.load_config(CharmConfig)
+            certified = certificates.load(
+                event.params["certificate"], event.params["key"], event.params.get("chain", "")
+            )
+            certificates.check_for_domain(certified, config.domain, _now())
+        except InvalidConfig as e:
+            event.fail(e.message(self.app.name))
+            return
+        except CertificateError as e:
+            event.fail(str(e))
+            return
+        self._save_imported(certified)
+        self._statuses = self._reconcile(TLSChoice("imported", certified))
+        event.set_results(certified.info.as_result(_now()))
+
+    def _on_remove_certificate(self, event: ops.ActionEvent) -> None:
+        if refusal := self._leader_action_refusal("remove-certificate"):
+            event.fail(refusal)
+            return
+        secret = self._imported_secret()
+        if secret is None:
+            event.set_results({"result": "no imported certificate; nothing to remove"})
+            return
+        secret.remove_all_revisions()
+        self._statuses = self._reconcile(TLSChoice())
+        event.set_results({"result": "imported certificate removed; serving HTTP only"})
+
+    def _on_show_certificate(self, event: ops.ActionEvent) -> None:
+        served = self._frontend.served_tls()
+        if served is None:
+            event.set_results({"certificate": "none", "result": NO_CERTIFICATE})
+            return
+        info = certificates.describe_chain(served.chain_pem)
+        source = self._tls_source() or "none"
+        event.set_results({**info.as_result(_now()), "source": source})
+
+    # Reconcile
+
+    def _reconcile(self, choice: TLSChoice | None = None) -> list[ops.StatusBase]:
+        try:
+            config = self.load_config(CharmConfig)
+        except InvalidConfig as e:
+            return [ops.BlockedStatus(e.message(self.app.name))]
+        if failure := self._ensure_workload(config):
+            return [failure]
+        choice = choice or self._tls_choice(config)
+        statuses = [choice.pending] if choice.pending else []
+        site = SiteConfig(
+            domain=config.domain,
+            backend_port=config.internal_port,
+            tls=self._tls_to_serve(choice),
+            hsts_max_age=config.hsts_max_age,
+        )
+        if failure := self._apply(site):
+            statuses.append(failure)
+        served = self._frontend.served_tls()
+        self.unit.set_ports(*((HTTP_PORT, HTTPS_PORT) if served else (HTTP_PORT,)))
+        statuses.append(self._serving_status(config, served, choice))
+        return statuses
+
+    def _ensure_workload(self, config: CharmConfig) -> ops.StatusBase | None:
+        try:
+            if not self._service.installed():
+                self.unit.status = ops.MaintenanceStatus("installing nginx")
+                install_nginx()
+                self._service.install()
+            if self._store.revision() is None:
+                self.unit.status = ops.MaintenanceStatus("installing the snap-store-proxy snap")
+            self._store.install(config.channel)
+            self._store.configure(StoreSettings(config.domain, config.internal_port))
+        except FrontendError as e:
+            return ops.BlockedStatus(f"{e}; the next hook retries: juju resolve {self.unit.name}")
+        except StoreError as e:
+            return ops.BlockedStatus(f"{e}: juju config {self.app.name} channel=<channel>")
+        self.unit.set_workload_version(self._store.revision() or "")
+        return None
+
+    def _apply(self, site: SiteConfig) -> ops.StatusBase | None:
+        try:
+            self._frontend.apply(site)
+        except ConfigRejected as e:
+            return ops.BlockedStatus(f"nginx rejected the configuration: {e}")
+        except FrontendError as e:
+            if "Address already in use" in str(e):
+                return ops.WaitingStatus(f"a port is still taken ({e}); update-status retries")
+            return ops.BlockedStatus(f"nginx failed: {e}")
+        return None
+
+    def _serving_status(
+        self, config: CharmConfig, served: TLSFiles | None, choice: TLSChoice
+    ) -> ops.StatusBase:
+        if served is None:
+            return ops.ActiveStatus(NO_CERTIFICATE)
+        info = certificates.describe_chain(served.chain_pem)
+        fix = self._fix_hint(choice.source)
+        if info.not_after <= _now():
+            return ops.BlockedStatus(f"certificate expired {info.not_after:%Y-%m-%d}: {fix}")
+        # While a new certificate is pending, the pending status already says what to expect.
+        if choice.pending is None and not certificates.covers(info, config.domain):
+            names = ", ".join(info.san_dns) or info.common_name or "no names"
+            return ops.BlockedStatus(
+                f"certificate does not cover {config.domain} ({names}): {fix}"
+            )
+        days = info.days_left(_now())
+        expiry = (
+            f"expires in {days} days"
+            if days <= EXPIRY_WARNING_DAYS
+            else f"expires {info.not_after:%Y-%m-%d}"
+        )
+        return ops.ActiveStatus(f"HTTPS enabled for {config.domain}, certificate {expiry}")
+
+    def _fix_hint(self, source: str | None) -> str:
+        if source in (None, "imported"):
+            return f"juju run {self.app.name}/leader import-certificate certificate=... key=..."
+        return f"check {source}: juju status {source}"
+
+    # Where the certificate comes from
+
+    def _tls_source(self) -> str | None:
+        relation = self.model.get_relation(CERTIFICATES)
+        if relation is not None and relation.app is not None:
+            return relation.app.name
+        return "imported" if self._imported_secret() else None
+
+    def _tls_choice(self, config: CharmConfig) -> TLSChoice:
+        relation = self.model.get_relation(CERTIFICATES)
+        if relation is not None and relation.app is not None:
+            return self._provider_choice(relation.app.name, config)
+        secret = self._imported_secret()
+        if secret is None:
+            return TLSChoice()
+        content = secret.get_content(refresh=True)
+        try:
+            certified = certificates.load(content["certificate"], content["private-key"])
+        except CertificateError as e:
+            fix = self._fix_hint("imported")
+            return TLSChoice("imported", pending=ops.BlockedStatus(f"imported: {e}: {fix}"))
+        return TLSChoice("imported", certified)
+
+    def _provider_choice(self, provider: str, config: CharmConfig) -> TLSChoice:
+        if not self.unit.is_leader():
+            # Mode.APP: only the leader can read the request and its key.
+            waiting = f"HTTPS from {provider} is served by the leader unit"
+            return TLSChoice(provider, pending=ops.WaitingStatus(waiting))
+        request = _certificate_request(config.domain)
+        assigned, key = self._certificates.get_assigned_certificate(request)
+        if assigned is None or key is None:
+            return TLSChoice(provider, pending=self._provider_pending(provider))
+        try:
+            chain = "".join(str(c) + "\n" for c in assigned.chain)
+            certified = certificates.load(str(assigned.certificate), str(key), chain)
+            certificates.check_for_domain(certified, config.domain, _now())
+        except CertificateError as e:
+            unusable = f"the certificate from {provider} is unusable: {e}"
+            return TLSChoice(provider, pending=ops.BlockedStatus(unusable))
+        return TLSChoice(provider, certified)
+
+    def _provider_pending(self, provider: str) -> ops.StatusBase:
+        for request in self._certificates.get_csrs_from_requirer_relation_data():
+            denial = self._certificates.get_request_error(request.certificate_signing_request)
+            if denial is not None:
+                reason = denial.error.reason or denial.error.message
+                return ops.BlockedStatus(
+                    f"{provider} denied the certificate request: {reason}: "
+                    f"juju config {self.app.name} domain=<allowed fqdn>"
+                )
+        return ops.WaitingStatus(f"waiting for a certificate from {provider}")
+
+    def _tls_to_serve(self, choice: TLSChoice) -> TLSFiles | None:
+        if choice.certified is not None:
+            return TLSFiles(choice.certified.chain_pem, choice.certified.key_pem)
+        if choice.source is not None:  # renewal, domain change or outage: keep the last good
+            return self._frontend.served_tls()
+        return None
+
+    def _certificate_requests(self) -> list[tls.CertificateRequestAttributes]:
+        try:
+            return [_certificate_request(self.load_config(CharmConfig).domain)]
+        except InvalidConfig:
+            return []  # nothing to ask for until the domain is valid
+
+    # The imported certificate, kept in an application secret every unit can read
+
+    def _imported_secret(self) -> ops.Secret | None:
+        try:
+            return self.model.get_secret(label=IMPORTED_LABEL)
+        except ops.SecretNotFoundError:
+            return None
+
+    def _save_imported(self, certified: CertifiedKey) -> None:
+        content = {"certificate": certified.chain_pem, "private-key": certified.key_pem}
+        secret = self._imported_secret()
+        if secret is None:
+            self.app.add_secret(content, label=IMPORTED_LABEL, description="imported TLS key")
+        else:
+            secret.set_content(content)
+
+    def _leader_action_refusal(self, action: str) -> str | None:
+        if not self.unit.is_leader():
+            return f"run this action on the leader: juju run {self.app.name}/leader {action}"
+        relation = self.model.get_relation(CERTIFICATES)
+        if relation is not None and relation.app is not None:
+            provider = relation.app.name
+            return (
+                f"the certificate comes from {provider}; remove that integration first: "
+                f"juju remove-relation {self.app.name} {provider}"
+            )
+        return None
+
+
+if __name__ == "__main__":  # pragma: nocover
+    ops.main(SnapStoreProxyCharm)
