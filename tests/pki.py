@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -52,7 +53,7 @@ def issue(
     is_ca: bool = False,
     not_before: datetime.datetime | None = None,
     not_after: datetime.datetime | None = None,
-    hash_algorithm: hashes.HashAlgorithm | None = None,
+    hash_algorithm: Any = None,  # any hash cryptography signs with, SHA-1 included
 ) -> Issued:
     """Issue a certificate; self-signed when `issuer` is None. `sans=None` means no SAN extension."""
     key = key or ec_key()

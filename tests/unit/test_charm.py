@@ -283,7 +283,9 @@ def test_import_of_a_bad_certificate_fails_and_changes_nothing(
     assert "PRIVATE KEY" not in failure.value.message
     assert machine.frontend.served == served
     assert machine.frontend.changes == 1
-    assert failure.value.state.get_secret(label=IMPORTED_LABEL).latest_content == (
+    after = failure.value.state
+    assert isinstance(after, testing.State)
+    assert after.get_secret(label=IMPORTED_LABEL).latest_content == (
         state.get_secret(label=IMPORTED_LABEL).latest_content
     )
 
@@ -502,6 +504,8 @@ def test_renewal_pending_keeps_serving_the_last_good_certificate(ctx, machine: M
     assert out.unit_status == testing.WaitingStatus(
         "waiting for a certificate from self-signed-certificates"
     )
+    renewed = tls.CertificateSigningRequest.from_string(_requested_csr(out))
+    assert renewed.sans_dns == {new_domain}
 
 
 def test_removing_the_provider_goes_back_to_http_only(ctx, machine: Machine):

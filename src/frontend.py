@@ -1,0 +1,593 @@
+"""The nginx TLS front end: render, check with `nginx -t`, swap atomically, reload on change.
+
+Pure module: no ops import.
+
+Design:
+
+Files nginx reads live in `layout.root` (charm-owned):
+    nginx.conf          complete main config rendered from templates/nginx.conf.j2
+    tls/chain.pem       0644   (only while TLS is on)
+    tls/key.pem         0600   (only while TLS is on); tls/ is 0700
+The config names the TLS files by *relative* paths (`tls/chain.pem`), which nginx
+resolves against the directory of the `-c` file. So a candidate set rendered into
+`layout.root/.candidate/` is byte-for-byte what goes live, `nginx -t -c
+.candidate/nginx.conf` checks exactly those bytes, and going live is one atomic
+`os.replace` per file (TLS files first, nginx.conf last).
+
+`Frontend.apply(site)`:
+  1. render the candidate contents in memory; compare with the live files;
+  2. nothing differs -> no write, no `nginx -t`, no reload; only start nginx if it is
+     not running; return Applied(changed=False);
+  3. otherwise write the candidates (temp file + fsync + rename, modes as above),
+     run `nginx -t -c <candidate>`; on failure remove the candidates, leave the live
+     files untouched and raise ConfigRejected(reason=<nginx's [emerg] line>);
+  4. swap with os.replace, remove stale TLS files when TLS goes off, fsync the dir,
+     reload (or start if not running); a failed reload raises ServiceFailed.
+`Frontend.served_tls()` returns the live TLS material (chain + key) or None, so a
+caller can keep serving the last good certificate.
+
+Production glue, also here so the charm stays thin: `SystemdService` runs nginx as the
+dedicated unit `snap-store-proxy-frontend.service` (templates/*.service.j2), and
+`install_nginx()` installs the package with the distribution's own nginx.service masked.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import jinja2
+from charmlibs import apt, systemd
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+UNIT = "snap-store-proxy-frontend.service"
+DISTRO_UNIT = "nginx.service"
+
+CONFIG_NAME = "nginx.conf"
+CHAIN_NAME = "tls/chain.pem"
+KEY_NAME = "tls/key.pem"
+CANDIDATE_DIR = ".candidate"
+# Present from the swap until nginx has loaded the swapped files: a failed reload is retried.
+PENDING_NAME = ".reload-pending"
+
+CONFIG_MODE = 0o644
+CHAIN_MODE = 0o644
+KEY_MODE = 0o600
+TLS_DIR_MODE = 0o700
+CANDIDATE_DIR_MODE = 0o700  # holds a copy of the key
+ROOT_DIR_MODE = 0o755
+
+NGINX_TIMEOUT = 60  # seconds; `nginx -t` loads certificates, nothing slow
+RELOAD_SETTLE_SECONDS = 1.0  # nginx's master applies a reload within milliseconds
+
+_DNS_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)", re.IGNORECASE | re.ASCII)
+# `2024/01/02 03:04:05 [emerg] 123#123: msg` (error.log) or `nginx: [emerg] msg` (stderr).
+_NGINX_LOG_LINE = re.compile(
+    r"^(?:nginx: |\d{4}/\d\d/\d\d \d\d:\d\d:\d\d )?\[(?P<level>\w+)\] (?:\d+#\d+: )?(?P<msg>.*)$"
+)
+_SEVERE_LEVELS = ("emerg", "alert", "crit")
+
+
+class FrontendError(Exception):
+    """The front end could not be brought to the desired state; str() is for the operator."""
+
+
+class ConfigRejected(FrontendError):
+    """`nginx -t` refused the candidate; the live files are unchanged.
+
+    str() and `reason` are nginx's own `[emerg]` message without its prefixes, e.g.
+    `SSL_CTX_use_PrivateKey(".../key.pem") failed (SSL: ... key values mismatch)`.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ServiceFailed(FrontendError):
+    """nginx could not be started or reloaded.
+
+    `reason` is nginx's last error line when there is one, e.g.
+    `bind() to 0.0.0.0:80 failed (98: Address already in use)`; str() says what failed.
+    """
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    """The certificate chain and key nginx serves, as PEM text."""
+
+    chain_pem: str  # leaf first, then intermediates
+    key_pem: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    """What the front end serves. Validated on construction: no value can inject nginx syntax.
+
+    Raises ValueError naming the offending field.
+    """
+
+    domain: str
+    backend_port: int
+    tls: TLSFiles | None = None
+    hsts_max_age: int = 0
+    http_port: int = 80
+    https_port: int = 443
+    listen_address: str = ""  # "" = every IPv4 address; tests use 127.0.0.1
+
+    def __post_init__(self) -> None:
+        _check_domain(self.domain)
+        for name in ("backend_port", "http_port", "https_port"):
+            _check_port(name, getattr(self, name))
+        if not _is_int(self.hsts_max_age) or self.hsts_max_age < 0:
+            raise ValueError(
+                f"hsts_max_age must be a non-negative integer, got {self.hsts_max_age!r}"
+            )
+        if self.tls is not None and self.http_port == self.https_port:
+            raise ValueError(f"http_port and https_port must differ, both are {self.http_port}")
+        _check_listen_address(self.listen_address)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_domain(domain: object) -> None:
+    """RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens."""
+    labels = domain.split(".") if isinstance(domain, str) else []
+    if not labels or len(domain) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in labels):  # type: ignore[arg-type]
+        raise ValueError(f"domain must be a DNS name (RFC 1123), got {domain!r}")
+
+
+def _check_port(name: str, port: object) -> None:
+    if not _is_int(port) or not 1 <= port <= 65535:  # type: ignore[operator]
+        raise ValueError(f"{name} must be an integer in 1..65535, got {port!r}")
+
+
+def _check_listen_address(address: object) -> None:
+    if address == "":
+        return
+    # A scope id (`fe80::1%eth0`) may hold any character but `%`: refused with the rest.
+    valid = isinstance(address, str) and "%" not in address
+    try:
+        ipaddress.ip_address(address)  # type: ignore[arg-type]
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ValueError(f"listen_address must be an IP address or empty, got {address!r}")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the front end's files live on disk."""
+
+    root: Path  # nginx.conf, tls/, .candidate/
+    run_dir: Path  # pid file and nginx temp directories
+    log_dir: Path
+
+    @classmethod
+    def production(cls) -> Layout:
+        """Return the paths used on a machine."""
+        return cls(
+            root=Path("/etc/snap-store-proxy-frontend"),
+            run_dir=Path("/run/snap-store-proxy-frontend"),
+            log_dir=Path("/var/log/snap-store-proxy-frontend"),
+        )
+
+    @property
+    def config_file(self) -> Path:
+        """The live main config, the one nginx is started with."""
+        return self.root / CONFIG_NAME
+
+    @property
+    def candidate_dir(self) -> Path:
+        """Where a candidate set is checked before it goes live."""
+        return self.root / CANDIDATE_DIR
+
+    @property
+    def pid_file(self) -> Path:
+        """The nginx master's pid, as the rendered config names it."""
+        return self.run_dir / "nginx.pid"
+
+    @property
+    def error_log(self) -> Path:
+        """Where nginx logs its errors, once it has read the config."""
+        return self.log_dir / "error.log"
+
+    def ensure_dirs(self) -> None:
+        """Create the directories nginx needs; /run is a tmpfs, so this is needed after a reboot."""
+        self.root.mkdir(mode=ROOT_DIR_MODE, parents=True, exist_ok=True)
+        # A world-writable root would let anyone swap the config nginx loads as root.
+        if self.root.stat().st_mode & 0o022:
+            self.root.chmod(self.root.stat().st_mode & ~0o022 & 0o7777)
+        self.run_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
+        self.log_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
+
+
+class Service(Protocol):
+    """Whatever keeps nginx running: systemd on a machine, a small fake in tests."""
+
+    def is_running(self) -> bool:
+        """Whether the nginx master is up."""
+        ...
+
+    def start(self) -> None:
+        """Start nginx with layout.config_file; raise ServiceFailed if it does not come up."""
+        ...
+
+    def reload(self) -> None:
+        """Make the running nginx load the live files; raise ServiceFailed on failure."""
+        ...
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What `Frontend.apply` did: `changed` is True when files were swapped or nginx reloaded."""
+
+    changed: bool
+
+
+@dataclass(frozen=True)
+class _File:
+    """One file of the rendered set, relative to the root."""
+
+    name: str
+    content: bytes
+    mode: int
+
+
+@functools.cache  # one Environment caches the parsed templates: a no-op apply stays cheap
+def _environment() -> jinja2.Environment:
+    # Autoescape is for HTML; safety here comes from SiteConfig validation.
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # noqa: S701
+    )
+
+
+def _listen(address: str, port: int) -> str:
+    if not address:
+        return str(port)
+    host = f"[{address}]" if ipaddress.ip_address(address).version == 6 else address
+    return f"{host}:{port}"
+
+
+def render_config(site: SiteConfig, layout: Layout) -> str:
+    """Render the complete nginx.conf for `site`."""
+    authority = site.domain if site.https_port == 443 else f"{site.domain}:{site.https_port}"
+    return (
+        _environment()
+        .get_template("nginx.conf.j2")
+        .render(
+            run_dir=layout.run_dir,
+            log_dir=layout.log_dir,
+            backend_port=site.backend_port,
+            domain=site.domain,
+            tls=site.tls is not None,
+            hsts_max_age=site.hsts_max_age,
+            http_listen=_listen(site.listen_address, site.http_port),
+            https_listen=_listen(site.listen_address, site.https_port),
+            redirect_authority=authority,
+        )
+    )
+
+
+def _render_files(site: SiteConfig, layout: Layout) -> tuple[_File, ...]:
+    config = _File(CONFIG_NAME, render_config(site, layout).encode(), CONFIG_MODE)
+    if site.tls is None:
+        return (config,)
+    # TLS files first: the swap follows this order, so nginx.conf never names missing files.
+    return (
+        _File(CHAIN_NAME, site.tls.chain_pem.encode(), CHAIN_MODE),
+        _File(KEY_NAME, site.tls.key_pem.encode(), KEY_MODE),
+        config,
+    )
+
+
+def parse_nginx_error(text: str) -> str | None:
+    """Return nginx's most telling error in `text` (stderr or error.log), without prefixes.
+
+    The first `[emerg]` wins (it is what stopped nginx); otherwise the last `[alert]`/`[crit]`.
+    """
+    severe = [m for m in map(_NGINX_LOG_LINE.match, text.splitlines()) if m]
+    severe = [m for m in severe if m["level"] in _SEVERE_LEVELS]
+    emerg = [m["msg"] for m in severe if m["level"] == "emerg"]
+    if emerg:
+        return emerg[0]
+    return severe[-1]["msg"] if severe else None
+
+
+class ErrorLog:
+    """nginx's error.log, read from a mark so old errors are never blamed for a new failure."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def mark(self) -> int:
+        """Remember where the log ends now."""
+        try:
+            return self.path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def error_since(self, mark: int) -> str | None:
+        """Return nginx's error written after `mark`, if any."""
+        try:
+            with self.path.open("rb") as log:
+                if log.seek(0, os.SEEK_END) < mark:  # rotated: read it all
+                    mark = 0
+                log.seek(mark)
+                return parse_nginx_error(log.read().decode(errors="replace"))
+        except FileNotFoundError:
+            return None
+
+
+def write_atomically(path: Path, content: bytes, mode: int) -> None:
+    """Readers see the old file or the new one, never a partial one, even across a crash."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as tmp_file:
+            os.fchmod(tmp_file.fileno(), mode)  # before the rename, so never briefly too open
+            tmp_file.write(content)
+            tmp_file.flush()
+            os.fsync(tmp_file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _is_current(path: Path, wanted: _File) -> bool:
+    try:
+        return path.stat().st_mode & 0o7777 == wanted.mode and path.read_bytes() == wanted.content
+    except FileNotFoundError:
+        return False
+
+
+def _make_tls_dir(base: Path) -> None:
+    tls_dir = base / "tls"
+    tls_dir.mkdir(mode=TLS_DIR_MODE, exist_ok=True)
+    tls_dir.chmod(TLS_DIR_MODE)
+
+
+class Frontend:
+    """Brings nginx's files and process to a SiteConfig: check first, swap atomically, reload."""
+
+    def __init__(self, layout: Layout, service: Service, nginx: str = "nginx") -> None:
+        self.layout = layout
+        self.service = service
+        self.nginx = nginx
+
+    def apply(self, site: SiteConfig) -> Applied:
+        """Make nginx serve `site`; see the module docstring for the steps.
+
+        Raises ConfigRejected (live files untouched) or ServiceFailed.
+        """
+        self.layout.ensure_dirs()
+        files = _render_files(site, self.layout)
+        stale = self._stale_tls_files(site)
+        outdated = [f for f in files if not _is_current(self.layout.root / f.name, f)]
+        if not outdated and not stale and not self._pending.exists():
+            if not self.service.is_running():
+                self.service.start()
+            return Applied(changed=False)
+        self._check_candidates(files)
+        self._swap(outdated)
+        self._load()
+        self._remove(stale)
+        return Applied(changed=True)
+
+    def served_tls(self) -> TLSFiles | None:
+        """Return the live chain and key, or None when TLS is off."""
+        try:
+            chain = (self.layout.root / CHAIN_NAME).read_text()
+            key = (self.layout.root / KEY_NAME).read_text()
+        except FileNotFoundError:
+            return None
+        return TLSFiles(chain_pem=chain, key_pem=key)
+
+    @property
+    def _pending(self) -> Path:
+        return self.layout.root / PENDING_NAME
+
+    def _stale_tls_files(self, site: SiteConfig) -> list[Path]:
+        if site.tls is not None:
+            return []
+        return [p for p in (self.layout.root / n for n in (CHAIN_NAME, KEY_NAME)) if p.exists()]
+
+    def _check_candidates(self, files: tuple[_File, ...]) -> None:
+        """Write the whole set into .candidate/ and let `nginx -t` judge exactly those bytes."""
+        candidate = self.layout.candidate_dir
+        shutil.rmtree(candidate, ignore_errors=True)  # leftovers of an interrupted apply
+        candidate.mkdir(mode=CANDIDATE_DIR_MODE)
+        for wanted in files:
+            if wanted.name.startswith("tls/"):
+                _make_tls_dir(candidate)
+            write_atomically(candidate / wanted.name, wanted.content, wanted.mode)
+        try:
+            self._nginx_test(candidate / CONFIG_NAME)
+        except BaseException:
+            shutil.rmtree(candidate, ignore_errors=True)
+            raise
+
+    def _nginx_test(self, config: Path) -> None:
+        try:
+            result = subprocess.run(
+                [self.nginx, "-t", "-q", "-c", str(config)],
+                capture_output=True,
+                text=True,
+                timeout=NGINX_TIMEOUT,
+            )
+        except (OSError, subprocess.TimeoutExpired) as e:
+            raise FrontendError(f"cannot run {self.nginx} -t: {e}") from e
+        if result.returncode != 0:
+            reason = parse_nginx_error(result.stderr) or result.stderr.strip() or "nginx -t failed"
+            raise ConfigRejected(reason)
+
+    def _swap(self, outdated: list[_File]) -> None:
+        """Move checked candidates live, TLS files first and nginx.conf last (list order)."""
+        root, candidate = self.layout.root, self.layout.candidate_dir
+        write_atomically(self._pending, b"", 0o600)
+        if any(f.name.startswith("tls/") for f in outdated):
+            _make_tls_dir(root)
+        for wanted in outdated:
+            os.replace(candidate / wanted.name, root / wanted.name)
+        for directory in {(root / f.name).parent for f in outdated}:
+            _fsync_dir(directory)
+        shutil.rmtree(candidate, ignore_errors=True)
+
+    def _load(self) -> None:
+        if self.service.is_running():
+            self.service.reload()
+        else:
+            self.service.start()
+        self._pending.unlink()
+        _fsync_dir(self.layout.root)
+
+    def _remove(self, stale: list[Path]) -> None:
+        """Delete TLS files only now that nginx runs a config that no longer names them."""
+        for path in stale:
+            path.unlink(missing_ok=True)
+        tls_dir = self.layout.root / "tls"
+        if stale and tls_dir.is_dir() and not any(tls_dir.iterdir()):
+            tls_dir.rmdir()
+        if stale:
+            _fsync_dir(self.layout.root)
+
+
+# --- production service: systemd on the machine (not exercised by the workload tests) ---
+
+
+def render_unit(layout: Layout, nginx: str) -> str:
+    """Render the systemd unit that runs our own nginx with our own main config."""
+    return (
+        _environment()
+        .get_template("snap-store-proxy-frontend.service.j2")
+        .render(
+            nginx=nginx,
+            config_file=layout.config_file,
+            pid_file=layout.pid_file,
+            runtime_directory=_runtime_directory(layout.run_dir),
+        )
+    )
+
+
+def _runtime_directory(run_dir: Path) -> str | None:
+    """Name run_dir for RuntimeDirectory=, which systemd recreates in /run (a tmpfs) at start."""
+    try:
+        return str(run_dir.relative_to("/run"))
+    except ValueError:
+        return None
+
+
+class SystemdService:
+    """Service backed by the dedicated unit `snap-store-proxy-frontend.service`."""
+
+    def __init__(
+        self,
+        layout: Layout,
+        nginx: str = "/usr/sbin/nginx",
+        unit_dir: Path = Path("/etc/systemd/system"),
+    ) -> None:
+        self.layout = layout
+        self.nginx = nginx
+        self.unit_file = unit_dir / UNIT
+        self.error_log = ErrorLog(layout.error_log)
+
+    def installed(self) -> bool:
+        """Whether the nginx binary this unit runs is on the machine."""
+        return Path(self.nginx).exists()
+
+    def install(self) -> bool:
+        """Write and enable the unit when it changed; return whether it changed.
+
+        Cheap when nothing changed (one file read, no systemctl), so every hook may call it.
+        """
+        content = render_unit(self.layout, self.nginx).encode()
+        if _is_current(self.unit_file, _File(UNIT, content, 0o644)):
+            return False
+        try:
+            write_atomically(self.unit_file, content, 0o644)
+            systemd.daemon_reload()
+            systemd.service_enable(UNIT)
+        except systemd.SystemdError as e:
+            raise FrontendError(f"cannot install {UNIT}: {_last_line(str(e))}") from e
+        return True
+
+    def is_running(self) -> bool:
+        """Whether systemd reports the unit active."""
+        return systemd.service_running(UNIT)
+
+    def start(self) -> None:
+        """Start the unit; ServiceFailed carries nginx's error, e.g. a port already in use."""
+        self._run("start", systemd.service_start)
+
+    def reload(self) -> None:
+        """Reload the unit (`nginx -t`, then `nginx -s reload`).
+
+        The reload signal returns at once and nginx applies the new configuration
+        afterwards, keeping the old one if that fails (a port taken, say): so watch its
+        error log for a moment rather than report a reload that did not happen.
+        """
+        mark = self._run("reload", systemd.service_reload)
+        deadline = time.monotonic() + RELOAD_SETTLE_SECONDS
+        while time.monotonic() < deadline:
+            if reason := self.error_log.error_since(mark):
+                raise ServiceFailed(f"nginx reload failed: {reason}", reason=reason)
+            time.sleep(0.1)
+
+    def _run(self, action: str, call: Callable[[str], object]) -> int:
+        """Call systemd; return the error-log mark taken before, for later checks."""
+        mark = self.error_log.mark()
+        try:
+            call(UNIT)
+        except systemd.SystemdError as e:
+            reason = self.error_log.error_since(mark)
+            detail = reason or _last_line(str(e))
+            raise ServiceFailed(f"nginx {action} failed: {detail}", reason=reason) from e
+        return mark
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else text
+
+
+def install_nginx() -> None:
+    """Install the nginx package while keeping the distribution's own nginx.service off.
+
+    Its default site binds :80, which is ours. Masking it first also stops the package's
+    postinst from starting it (and failing when our front end already holds :80).
+    """
+    try:
+        systemd.service_pause(DISTRO_UNIT)
+        apt.add_package("nginx")
+        systemd.service_pause(DISTRO_UNIT)
+    except (apt.Error, systemd.SystemdError, subprocess.CalledProcessError) as e:
+        raise FrontendError(f"cannot install nginx: {_last_line(str(e))}") from e

@@ -1,0 +1,182 @@
+"""A real nginx and a stand-in store on loopback, shared by the workload tests and the bench."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import frontend
+
+NGINX = "/usr/sbin/nginx"
+CHUNK = b"\0" * (256 * 1024)
+WAIT_SECONDS = 10.0
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = WAIT_SECONDS) -> bool:
+    """Poll `condition` until true or `timeout`; bounded, never spins forever."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def alive(pid: int) -> bool:
+    """True for a live process; a zombie nobody reaped counts as gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(entry.name))
+    return found
+
+
+class FakeService:
+    """Behaves like systemd at the Service interface, driving nginx directly."""
+
+    def __init__(self, layout: frontend.Layout, nginx: str = NGINX) -> None:
+        self.layout = layout
+        self.nginx = nginx
+        self.starts = 0
+        self.reloads = 0
+        self.error_log = frontend.ErrorLog(layout.error_log)
+
+    def master_pid(self) -> int | None:
+        try:
+            return int(self.layout.pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def is_running(self) -> bool:
+        pid = self.master_pid()
+        return pid is not None and alive(pid)
+
+    def start(self) -> None:
+        self.starts += 1
+        config = str(self.layout.config_file)
+        result = subprocess.run([self.nginx, "-c", config], capture_output=True, text=True)
+        if result.returncode != 0:
+            reason = frontend.parse_nginx_error(result.stderr)
+            raise frontend.ServiceFailed(f"nginx start failed: {reason}", reason=reason)
+        if not wait_until(self.is_running):
+            raise frontend.ServiceFailed("nginx start failed: no pid file")
+
+    def reload(self) -> None:
+        """Signal a reload, then wait until new workers replace the old ones, as systemd would not."""
+        self.reloads += 1
+        master = self.master_pid()
+        assert master is not None
+        old_workers = children(master)
+        mark = self.error_log.mark()
+        config = str(self.layout.config_file)
+        subprocess.run([self.nginx, "-c", config, "-s", "reload"], check=True, capture_output=True)
+        if not wait_until(lambda: bool(children(master) - old_workers)):
+            reason = self.error_log.error_since(mark)
+            raise frontend.ServiceFailed(f"nginx reload failed: {reason}", reason=reason)
+
+    def stop(self) -> None:
+        """Graceful stop (SIGQUIT), as systemd's KillSignal; SIGKILL the group if it lingers."""
+        pid = self.master_pid()
+        if pid is None or not alive(pid):
+            return
+        workers = children(pid)
+        os.kill(pid, signal.SIGQUIT)
+        if not wait_until(lambda: not alive(pid) and not any(map(alive, workers))):
+            for leftover in (pid, *workers):
+                if alive(leftover):
+                    os.kill(leftover, signal.SIGKILL)
+
+
+class _StoreHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # so nginx can keep upstream connections alive
+    disable_nagle_algorithm = True  # headers and body are separate writes: avoid 40 ms stalls
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        if url.path == "/echo":
+            self._send_json({"path": self.path, "headers": list(self.headers.items())})
+        elif url.path == "/download":
+            self._stream(int(parse_qs(url.query)["size"][0]))
+        else:
+            self._send_json({"path": self.path})
+
+    def _send_json(self, payload: object) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _stream(self, size: int) -> None:
+        """Send `size` bytes a chunk at a time: memory stays flat whatever the size."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(size))
+        self.end_headers()
+        remaining = size
+        while remaining > 0:
+            chunk = CHUNK[: min(remaining, len(CHUNK))]
+            self.wfile.write(chunk)
+            remaining -= len(chunk)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass  # keep test output readable
+
+
+class _StoreServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the default 5 drops SYNs under load: 1 s retransmit stalls
+
+
+class Backend:
+    """The stand-in snap store: threaded HTTP on 127.0.0.1."""
+
+    def __init__(self) -> None:
+        self.server = _StoreServer(("127.0.0.1", 0), _StoreHandler)
+        self.port: int = self.server.server_address[1]
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+
+    def __enter__(self) -> Backend:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self._thread.join(timeout=WAIT_SECONDS)
+
+
+def make_layout(base: Path) -> frontend.Layout:
+    return frontend.Layout(root=base / "root", run_dir=base / "run", log_dir=base / "log")
