@@ -173,7 +173,7 @@ class SnapStoreProxyCharm(ops.CharmBase):
             if not self._service.installed():
                 self.unit.status = ops.MaintenanceStatus("installing nginx")
                 install_nginx()
-                self._service.install()
+            self._service.install()
             if self._store.revision() is None:
                 self.unit.status = ops.MaintenanceStatus("installing the snap-store-proxy snap")
             self._store.install(config.channel)
