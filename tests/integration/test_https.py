@@ -49,9 +49,7 @@ async def test_provider_certificate_serves_https(ops_test: OpsTest, charm: Path)
 
     unit = ops_test.model.applications[APP].units[0]
     assert unit.workload_status_message.startswith(f"HTTPS enabled for {DOMAIN}")
-    action = await ops_test.model.applications[PROVIDER].units[0].run_action(
-        "get-ca-certificate"
-    )
+    action = await ops_test.model.applications[PROVIDER].units[0].run_action("get-ca-certificate")
     ca = (await action.wait()).results["ca-certificate"]
     # Any HTTP answer proves the TLS handshake verified; the store behind may not be ready.
     assert await https_status_from_unit(ops_test, unit.name, ca) != "000"
