@@ -90,6 +90,7 @@ class SnapStoreProxyCharm(ops.CharmBase):
         framework.observe(self.on.import_certificate_action, self._on_import_certificate)
         framework.observe(self.on.remove_certificate_action, self._on_remove_certificate)
         framework.observe(self.on.show_certificate_action, self._on_show_certificate)
+        framework.observe(self.on.remove, self._on_remove)
         framework.observe(self.on.collect_unit_status, self._on_collect_status)
 
     # Events
@@ -98,13 +99,15 @@ class SnapStoreProxyCharm(ops.CharmBase):
         self._statuses = self._reconcile()
 
     def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
-        if self._statuses is None:  # a hook the charm does not observe: check anyway
-            self._statuses = self._reconcile()
-        for status in self._statuses:
+        # Hooks that change nothing (read-only actions, stop, remove) only look.
+        for status in self._statuses if self._statuses is not None else self._observe():
             event.add_status(status)
 
+    def _on_remove(self, _: ops.RemoveEvent) -> None:
+        self._service.stop_and_disable()  # give ports 80 and 443 back to the machine
+
     def _on_import_certificate(self, event: ops.ActionEvent) -> None:
-        if refusal := self._leader_action_refusal("import-certificate"):
+        if refusal := self._leader_refusal("import-certificate") or self._provider_refusal():
             event.fail(refusal)
             return
         try:
@@ -119,12 +122,18 @@ class SnapStoreProxyCharm(ops.CharmBase):
         except CertificateError as e:
             event.fail(str(e))
             return
-        self._save_imported(certified)
         self._statuses = self._reconcile(TLSChoice("imported", certified))
+        served = self._frontend.served_tls()
+        if served is None or served.chain_pem != certified.chain_pem:
+            # Not saved: the next hook goes back to what was served before.
+            reason = self._statuses[0].message
+            event.fail(f"the certificate is valid but could not be served: {reason}")
+            return
+        self._save_imported(certified)
         event.set_results(certified.info.as_result(_now()))
 
     def _on_remove_certificate(self, event: ops.ActionEvent) -> None:
-        if refusal := self._leader_action_refusal("remove-certificate"):
+        if refusal := self._leader_refusal("remove-certificate"):
             event.fail(refusal)
             return
         secret = self._imported_secret()
@@ -132,8 +141,10 @@ class SnapStoreProxyCharm(ops.CharmBase):
             event.set_results({"result": "no imported certificate; nothing to remove"})
             return
         secret.remove_all_revisions()
-        self._statuses = self._reconcile(TLSChoice())
-        event.set_results({"result": "imported certificate removed; serving HTTP only"})
+        provider = self._provider_name()
+        self._statuses = self._reconcile(None if provider else TLSChoice())
+        now_serving = f"certificates still come from {provider}" if provider else "HTTP only"
+        event.set_results({"result": f"imported certificate removed; {now_serving}"})
 
     def _on_show_certificate(self, event: ops.ActionEvent) -> None:
         served = self._frontend.served_tls()
@@ -147,6 +158,7 @@ class SnapStoreProxyCharm(ops.CharmBase):
     # Reconcile
 
     def _reconcile(self, choice: TLSChoice | None = None) -> list[ops.StatusBase]:
+        """Bring the machine to the desired state; return statuses, most telling first."""
         try:
             config = self.load_config(CharmConfig)
         except InvalidConfig as e:
@@ -154,46 +166,70 @@ class SnapStoreProxyCharm(ops.CharmBase):
         if failure := self._ensure_workload(config):
             return [failure]
         choice = choice or self._tls_choice(config)
-        statuses = [choice.pending] if choice.pending else []
         site = SiteConfig(
             domain=config.domain,
             backend_port=config.internal_port,
             tls=self._tls_to_serve(choice),
             hsts_max_age=config.hsts_max_age,
         )
-        if failure := self._apply(site):
-            statuses.append(failure)
+        failure = self._apply(site)
         served = self._frontend.served_tls()
         self.unit.set_ports(*((HTTP_PORT, HTTPS_PORT) if served else (HTTP_PORT,)))
-        statuses.append(self._serving_status(config, served, choice))
-        return statuses
+        return ([failure] if failure else []) + self._report(config, choice)
+
+    def _observe(self) -> list[ops.StatusBase]:
+        """Report on the machine as it is, changing nothing."""
+        try:
+            config = self.load_config(CharmConfig)
+        except InvalidConfig as e:
+            return [ops.BlockedStatus(e.message(self.app.name))]
+        return self._report(config, self._tls_choice(config))
+
+    def _report(self, config: CharmConfig, choice: TLSChoice) -> list[ops.StatusBase]:
+        served = self._frontend.served_tls()
+        pending = [choice.pending] if choice.pending else []
+        return [*pending, self._serving_status(config, served, choice)]
 
     def _ensure_workload(self, config: CharmConfig) -> ops.StatusBase | None:
+        retry = f"update-status retries: juju debug-log --include {self.unit.name}"
         try:
-            if not self._service.installed():
-                self.unit.status = ops.MaintenanceStatus("installing nginx")
-                install_nginx()
-            self._service.install()
-            if self._store.revision() is None:
-                self.unit.status = ops.MaintenanceStatus("installing the snap-store-proxy snap")
-            self._store.install(config.channel)
-            self._store.configure(StoreSettings(config.domain, config.internal_port))
+            self._install_frontend()
         except FrontendError as e:
-            return ops.BlockedStatus(f"{e}; the next hook retries: juju resolve {self.unit.name}")
+            return ops.BlockedStatus(f"{e}; {retry}")
+        try:
+            self._install_snap(config.channel)
         except StoreError as e:
             return ops.BlockedStatus(f"{e}: juju config {self.app.name} channel=<channel>")
-        self.unit.set_workload_version(self._store.revision() or "")
+        try:
+            self._store.configure(StoreSettings(config.domain, config.internal_port))
+        except StoreError as e:
+            return ops.BlockedStatus(f"{e}; {retry}")
         return None
+
+    def _install_frontend(self) -> None:
+        if not self._service.installed():
+            self.unit.status = ops.MaintenanceStatus("installing nginx")
+            install_nginx()
+        self._service.install()
+
+    def _install_snap(self, channel: str) -> None:
+        if self._store.revision() is None:
+            self.unit.status = ops.MaintenanceStatus("installing the snap-store-proxy snap")
+        self._store.install(channel)
+        self.unit.set_workload_version(self._store.revision() or "")
 
     def _apply(self, site: SiteConfig) -> ops.StatusBase | None:
         try:
             self._frontend.apply(site)
         except ConfigRejected as e:
-            return ops.BlockedStatus(f"nginx rejected the configuration: {e}")
+            kept = "the last good configuration still serves"
+            return ops.BlockedStatus(f"nginx rejected the configuration: {e}; {kept}")
         except FrontendError as e:
             if "Address already in use" in str(e):
                 return ops.WaitingStatus(f"a port is still taken ({e}); update-status retries")
-            return ops.BlockedStatus(f"nginx failed: {e}")
+            return ops.BlockedStatus(
+                f"nginx failed: {e}; juju debug-log --include {self.unit.name}"
+            )
         return None
 
     def _serving_status(
@@ -227,15 +263,13 @@ class SnapStoreProxyCharm(ops.CharmBase):
     # Where the certificate comes from
 
     def _tls_source(self) -> str | None:
-        relation = self.model.get_relation(CERTIFICATES)
-        if relation is not None and relation.app is not None:
-            return relation.app.name
+        if provider := self._provider_name():
+            return provider
         return "imported" if self._imported_secret() else None
 
     def _tls_choice(self, config: CharmConfig) -> TLSChoice:
-        relation = self.model.get_relation(CERTIFICATES)
-        if relation is not None and relation.app is not None:
-            return self._provider_choice(relation.app.name, config)
+        if provider := self._provider_name():
+            return self._provider_choice(provider, config)
         secret = self._imported_secret()
         if secret is None:
             return TLSChoice()
@@ -255,7 +289,7 @@ class SnapStoreProxyCharm(ops.CharmBase):
         request = _certificate_request(config.domain)
         assigned, key = self._certificates.get_assigned_certificate(request)
         if assigned is None or key is None:
-            return TLSChoice(provider, pending=self._provider_pending(provider))
+            return TLSChoice(provider, pending=self._provider_pending(provider, config.domain))
         try:
             chain = "".join(str(c) + "\n" for c in assigned.chain)
             certified = certificates.load(str(assigned.certificate), str(key), chain)
@@ -265,9 +299,13 @@ class SnapStoreProxyCharm(ops.CharmBase):
             return TLSChoice(provider, pending=ops.BlockedStatus(unusable))
         return TLSChoice(provider, certified)
 
-    def _provider_pending(self, provider: str) -> ops.StatusBase:
+    def _provider_pending(self, provider: str, domain: str) -> ops.StatusBase:
+        wanted = _certificate_request(domain)
         for request in self._certificates.get_csrs_from_requirer_relation_data():
-            denial = self._certificates.get_request_error(request.certificate_signing_request)
+            csr = request.certificate_signing_request
+            if tls.CertificateRequestAttributes.from_csr(csr, request.is_ca) != wanted:
+                continue  # a denial of an older request (another domain) no longer applies
+            denial = self._certificates.get_request_error(csr)
             if denial is not None:
                 reason = denial.error.reason or denial.error.message
                 return ops.BlockedStatus(
@@ -302,20 +340,25 @@ class SnapStoreProxyCharm(ops.CharmBase):
         secret = self._imported_secret()
         if secret is None:
             self.app.add_secret(content, label=IMPORTED_LABEL, description="imported TLS key")
-        else:
+        elif secret.get_content(refresh=True) != content:  # no new revision for the same pair
             secret.set_content(content)
 
-    def _leader_action_refusal(self, action: str) -> str | None:
-        if not self.unit.is_leader():
-            return f"run this action on the leader: juju run {self.app.name}/leader {action}"
+    def _provider_name(self) -> str | None:
         relation = self.model.get_relation(CERTIFICATES)
-        if relation is not None and relation.app is not None:
-            provider = relation.app.name
-            return (
-                f"the certificate comes from {provider}; remove that integration first: "
-                f"juju remove-relation {self.app.name} {provider}"
-            )
-        return None
+        return relation.app.name if relation is not None and relation.app is not None else None
+
+    def _leader_refusal(self, action: str) -> str | None:
+        if self.unit.is_leader():
+            return None
+        return f"run this action on the leader: juju run {self.app.name}/leader {action}"
+
+    def _provider_refusal(self) -> str | None:
+        if (provider := self._provider_name()) is None:
+            return None
+        return (
+            f"the certificate comes from {provider}; remove that integration first: "
+            f"juju remove-relation {self.app.name} {provider}"
+        )
 
 
 if __name__ == "__main__":  # pragma: nocover

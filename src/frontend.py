@@ -562,6 +562,14 @@ class SystemdService:
                 raise ServiceFailed(f"nginx reload failed: {reason}", reason=reason)
             time.sleep(0.1)
 
+    def stop_and_disable(self) -> None:
+        """Stop nginx and keep it from starting at boot; the unit is going away."""
+        try:
+            systemd.service_stop(UNIT)
+            systemd.service_disable(UNIT)
+        except systemd.SystemdError as e:
+            raise ServiceFailed(f"nginx stop failed: {_last_line(str(e))}") from e
+
     def _run(self, action: str, call: Callable[[str], object]) -> int:
         """Call systemd; return the error-log mark taken before, for later checks."""
         mark = self.error_log.mark()

@@ -32,6 +32,7 @@ class FakeFrontend:
     failure: str | None = None
     installed: bool = True
     installs: int = 0
+    stopped: bool = False
 
     def apply(self, site: SiteConfig) -> Applied:
         self.applies.append(site)
@@ -58,6 +59,9 @@ class FakeService:
     def install(self) -> None:
         self.frontend.installs += 1
         self.frontend.installed = True
+
+    def stop_and_disable(self) -> None:
+        self.frontend.stopped = True
 
 
 @dataclass

@@ -147,8 +147,44 @@ def test_nginx_rejection_blocks_with_its_reason(ctx, machine: Machine):
     out = ctx.run(ctx.on.config_changed(), configured())
 
     assert out.unit_status == testing.BlockedStatus(
-        'nginx rejected the configuration: invalid number of arguments in "listen" directive'
+        'nginx rejected the configuration: invalid number of arguments in "listen" directive; '
+        "the last good configuration still serves"
     )
+
+
+def test_import_that_nginx_rejects_fails_and_is_not_saved(ctx, machine: Machine):
+    chain = chain_for(DOMAIN)
+    params = {"certificate": chain.fullchain_pem, "key": chain.leaf.key_pem()}
+    state = ctx.run(ctx.on.config_changed(), configured())
+    machine.frontend.rejection = "SSL_CTX_use_certificate() failed"
+
+    with pytest.raises(testing.ActionFailed) as failure:
+        ctx.run(ctx.on.action("import-certificate", params=params), state)
+
+    assert failure.value.message.startswith(
+        "the certificate is valid but could not be served: nginx rejected the configuration"
+    )
+    after = failure.value.state
+    assert isinstance(after, testing.State)
+    assert not any(secret.label == IMPORTED_LABEL for secret in after.secrets)
+    assert machine.frontend.served_tls() is None
+
+
+def test_read_only_hooks_change_nothing(ctx, machine: Machine):
+    state = ctx.run(ctx.on.config_changed(), configured(secrets={imported_secret()}))
+    applies = len(machine.frontend.applies)
+
+    out = ctx.run(ctx.on.action("show-certificate"), state)
+
+    assert len(machine.frontend.applies) == applies
+    assert out.unit_status.message.startswith(f"HTTPS enabled for {DOMAIN}")
+
+
+def test_removing_the_unit_stops_and_disables_the_front_end(ctx, machine: Machine):
+    ctx.run(ctx.on.remove(), configured())
+
+    assert machine.frontend.stopped
+    assert machine.frontend.applies == []
 
 
 def test_port_80_briefly_taken_waits_instead_of_failing_the_hook(ctx, machine: Machine):
@@ -360,6 +396,20 @@ def test_remove_without_an_imported_certificate_says_so(ctx, machine: Machine):
     ctx.run(ctx.on.action("remove-certificate"), configured())
 
     assert ctx.action_results == {"result": "no imported certificate; nothing to remove"}
+
+
+def test_remove_while_a_provider_is_integrated_forgets_the_imported_one(ctx, machine: Machine):
+    relation = testing.Relation("certificates", remote_app_name="lego")
+
+    out = ctx.run(
+        ctx.on.action("remove-certificate"),
+        configured(relations={relation}, secrets={imported_secret()}),
+    )
+
+    assert ctx.action_results == {
+        "result": "imported certificate removed; certificates still come from lego"
+    }
+    assert not any(s.label == IMPORTED_LABEL for s in out.secrets)
 
 
 def test_show_certificate_without_one_says_none(ctx, machine: Machine):

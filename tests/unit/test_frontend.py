@@ -273,7 +273,7 @@ def systemctl(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
         return call
 
     for name in ("daemon_reload", "service_enable", "service_start", "service_reload",
-                 "service_running", "service_pause"):  # fmt: skip
+                 "service_running", "service_pause", "service_stop", "service_disable"):  # fmt: skip
         monkeypatch.setattr(frontend.systemd, name, recorder(name))
     return calls
 
@@ -311,6 +311,12 @@ def test_start_and_reload_drive_the_dedicated_unit(layout: Layout, systemctl):
         ("service_reload", frontend.UNIT),
         ("service_running", frontend.UNIT),
     ]
+
+
+def test_stop_and_disable_releases_the_unit(layout: Layout, systemctl):
+    frontend.SystemdService(layout).stop_and_disable()
+
+    assert systemctl == [("service_stop", frontend.UNIT), ("service_disable", frontend.UNIT)]
 
 
 def test_reload_that_nginx_then_fails_to_apply_is_reported(layout: Layout, monkeypatch):
