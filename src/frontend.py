@@ -498,6 +498,12 @@ def render_unit(layout: Layout, nginx: str) -> str:
     )
 
 
+def render_logrotate(layout: Layout) -> str:
+    """Render the logrotate rule that keeps the front end's logs from filling the disk."""
+    template = _environment().get_template("logrotate.j2")
+    return template.render(log_dir=layout.log_dir, pid_file=layout.pid_file)
+
+
 def _runtime_directory(run_dir: Path) -> str | None:
     """Name run_dir for RuntimeDirectory=, which systemd recreates in /run (a tmpfs) at start."""
     try:
@@ -514,10 +520,12 @@ class SystemdService:
         layout: Layout,
         nginx: str = "/usr/sbin/nginx",
         unit_dir: Path = Path("/etc/systemd/system"),
+        logrotate_dir: Path = Path("/etc/logrotate.d"),
     ) -> None:
         self.layout = layout
         self.nginx = nginx
         self.unit_file = unit_dir / UNIT
+        self.logrotate_file = logrotate_dir / UNIT.removesuffix(".service")
         self.error_log = ErrorLog(layout.error_log)
 
     def installed(self) -> bool:
@@ -525,15 +533,18 @@ class SystemdService:
         return Path(self.nginx).exists()
 
     def install(self) -> bool:
-        """Write and enable the unit when it changed; return whether it changed.
+        """Write the unit and its logrotate rule when changed; enable a changed unit.
 
-        Cheap when nothing changed (one file read, no systemctl), so every hook may call it.
+        Cheap when nothing changed (two file reads, no systemctl), so every hook may call it.
         """
-        content = render_unit(self.layout, self.nginx).encode()
-        if _is_current(self.unit_file, _File(UNIT, content, 0o644)):
+        rotate = _File(self.logrotate_file.name, render_logrotate(self.layout).encode(), 0o644)
+        if not _is_current(self.logrotate_file, rotate):
+            write_atomically(self.logrotate_file, rotate.content, rotate.mode)
+        unit = _File(UNIT, render_unit(self.layout, self.nginx).encode(), 0o644)
+        if _is_current(self.unit_file, unit):
             return False
         try:
-            write_atomically(self.unit_file, content, 0o644)
+            write_atomically(self.unit_file, unit.content, unit.mode)
             systemd.daemon_reload()
             systemd.service_enable(UNIT)
         except systemd.SystemdError as e:

@@ -281,7 +281,7 @@ def systemctl(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, ...]]:
 def test_install_writes_reloads_and_enables_the_unit_only_when_it_changed(
     layout: Layout, tmp_path: Path, systemctl: list[tuple[str, ...]]
 ):
-    service = frontend.SystemdService(layout, unit_dir=tmp_path)
+    service = frontend.SystemdService(layout, unit_dir=tmp_path, logrotate_dir=tmp_path)
 
     assert service.install() is True
     assert service.install() is False
@@ -289,6 +289,17 @@ def test_install_writes_reloads_and_enables_the_unit_only_when_it_changed(
     unit = tmp_path / frontend.UNIT
     assert unit.read_text() == frontend.render_unit(layout, "/usr/sbin/nginx")
     assert systemctl == [("daemon_reload",), ("service_enable", frontend.UNIT)]
+
+
+def test_install_keeps_the_logs_rotated_with_nginx_reopening_them(
+    layout: Layout, tmp_path: Path, systemctl: list[tuple[str, ...]]
+):
+    frontend.SystemdService(layout, unit_dir=tmp_path, logrotate_dir=tmp_path).install()
+
+    rule = (tmp_path / "snap-store-proxy-frontend").read_text()
+    assert rule.startswith("# Rendered by the snap-store-proxy charm")
+    assert f"{layout.log_dir}/*.log {{" in rule
+    assert f'kill -USR1 "$(cat {layout.pid_file})"' in rule
 
 
 def test_installed_means_the_nginx_binary_is_present(layout: Layout, tmp_path: Path):
