@@ -18,10 +18,13 @@ carry secrets, and a rule with no exceptions cannot be forgotten when they arriv
 
 from __future__ import annotations
 
+import http.client
 import logging
+import ssl
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from charmlibs import snap
 
@@ -45,14 +48,109 @@ class StoreSettings:
 
     domain: str
     internal_port: int
+    db_connection: str | None = field(default=None, repr=False)  # holds a password
 
     def as_snap_proxy_config(self) -> dict[str, str]:
         """Map the settings to `snap-proxy config` keys and string values."""
-        return {
+        config = {
             "proxy.domain": self.domain,
             "proxy.port.http": str(self.internal_port),
             "proxy.trust-forwarded-proto": "true",
         }
+        if self.db_connection is not None:  # None: leave whatever is set alone
+            config["proxy.db.connection"] = self.db_connection
+        return config
+
+
+def database_url(user: str, password: str, endpoints: str, database: str) -> str:
+    """Build `proxy.db.connection` from a database relation's credentials.
+
+    Every part is percent-encoded, so a password with `@`, `/`, `:` or `%` in it
+    cannot change where the URL points. Of several endpoints the first is the primary.
+    """
+    host, port = _split_endpoint(endpoints.split(",")[0].strip())
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    credentials = f"{quote(user, safe='')}:{quote(password, safe='')}"
+    return f"postgresql://{credentials}@{host}:{port}/{quote(database, safe='')}"
+
+
+def _split_endpoint(endpoint: str) -> tuple[str, int]:
+    host, _, port = endpoint.strip("[").rpartition(":")
+    host = host.rstrip("]")
+    if not host or not port.isdigit():
+        raise StoreError(f"the database endpoint {endpoint!r} is not host:port")
+    return host, int(port)
+
+
+@dataclass(frozen=True)
+class ProxyStatus:
+    """What `snap-proxy status` says, parsed."""
+
+    store_id: str | None  # None: not registered
+    database_ok: bool | None  # None: the output does not say
+    services: Mapping[str, bool] = field(default_factory=dict)  # name -> running
+    fields: Mapping[str, str] = field(default_factory=dict)  # every top-level line
+
+    @property
+    def registered(self) -> bool:
+        """Whether the proxy has a Store ID, i.e. `snap-proxy register` was run."""
+        return self.store_id is not None
+
+    @property
+    def stopped_services(self) -> tuple[str, ...]:
+        """The proxy's own services that are not running, by name."""
+        return tuple(sorted(name for name, running in self.services.items() if not running))
+
+
+_GOOD = ("ok", "running", "connected", "active")
+
+
+def parse_status(text: str) -> ProxyStatus:
+    """Parse `snap-proxy status`: `Key: value` lines, services indented under a heading."""
+    fields: dict[str, str] = {}
+    services: dict[str, bool] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep or not key.strip():
+            continue
+        value = value.strip()
+        if line[:1].isspace():
+            services[key.strip()] = value.lower() in _GOOD
+        else:
+            fields[key.strip()] = value
+    store_id = fields.get("Store ID", "")
+    database = next((v for k, v in fields.items() if "database" in k.lower()), None)
+    return ProxyStatus(
+        store_id=store_id if store_id and "not registered" not in store_id else None,
+        database_ok=None if database is None else database.lower() in _GOOD,
+        services=services,
+        fields=fields,
+    )
+
+
+def check_health(port: int, host: str, *, tls: bool, timeout: float = 10.0) -> str | None:
+    """GET /_status/check through this machine's front end; None when healthy, else why not.
+
+    The certificate is not verified here: this checks the store behind the front end,
+    and the served chain is checked elsewhere. nginx serves its one certificate whatever
+    the SNI, so connecting to the loopback address with `host` as Host header is enough.
+    """
+    if tls:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=context)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", "/_status/check", headers={"Host": host})
+        status = conn.getresponse().status
+    except (OSError, http.client.HTTPException) as e:
+        return f"{type(e).__name__}: {e}"
+    finally:
+        conn.close()
+    return None if status == 200 else f"HTTP {status}"
 
 
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
@@ -107,6 +205,10 @@ class Store:
         if changes:
             self.set(changes)
         return tuple(sorted(changes))
+
+    def status(self) -> ProxyStatus:
+        """Run `snap-proxy status` and parse it."""
+        return parse_status(self._invoke("status", []))
 
     def get(self, key: str) -> str:
         """Read the current value of key; empty when unset."""

@@ -7,6 +7,7 @@ is the arguments after the program name. Every invocation is recorded, failed on
 
     snap-proxy config <key>            prints the value (an empty line when unset)
     snap-proxy config k1=v1 k2=v2 ...  sets the values
+    snap-proxy status                  prints the state's "status" text (see `status_text`)
 
 FAKE_SNAP_PROXY_FAIL="message" makes it print the message on stderr and exit 1;
 FAKE_SNAP_PROXY_FAIL_ON="get" or "set" limits that to reads or writes.
@@ -26,6 +27,29 @@ SCRIPT = Path(__file__).resolve()
 STATE_ENV = "FAKE_SNAP_PROXY_STATE"
 FAIL_ENV = "FAKE_SNAP_PROXY_FAIL"
 FAIL_ON_ENV = "FAKE_SNAP_PROXY_FAIL_ON"
+
+
+SERVICES = ("memcached", "nginx", "snapauth", "snapdevicegw", "snapdevicegw-local",
+            "snapproxy", "snaprevs")  # fmt: skip
+
+
+def status_text(
+    store_id: str | None = None, *, database: str = "ok", stopped: tuple[str, ...] = ()
+) -> str:
+    """Render `snap-proxy status` output: `Key: value` lines, services indented."""
+    lines = [
+        f"Store ID: {store_id or 'not registered'}",
+        f"Database: {database}",
+        "Internal Service Status:",
+        *(f"  {name}: {'not running' if name in stopped else 'running'}" for name in SERVICES),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def set_status(path: Path, text: str) -> None:
+    state = read_state(path)
+    state["status"] = text
+    write_state(path, state)
 
 
 def command() -> list[str]:
@@ -88,6 +112,11 @@ def main(argv: list[str]) -> int:
     try:
         if argv[:1] == ["config"]:
             return _config(state, argv[1:])
+        if argv == ["status"]:
+            if _should_fail(argv):
+                return _fail(os.environ[FAIL_ENV])
+            print(state.get("status", status_text()), end="")
+            return 0
         return _fail(f"error: unsupported by the fake: {argv}", code=2)
     finally:
         write_state(path, state)

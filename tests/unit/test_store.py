@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
+import threading
 from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import ClassVar
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from charmlibs import snap
 
-from store import SNAP, Store, StoreError, StoreSettings
+from store import (
+    SNAP,
+    Store,
+    StoreError,
+    StoreSettings,
+    check_health,
+    database_url,
+    parse_status,
+)
 from tests.fakes import snap_proxy as fake
 
 SETTINGS = StoreSettings(domain="snaps.example.com", internal_port=8000)
@@ -261,3 +274,160 @@ def test_revision_maps_other_snap_errors_to_store_error(monkeypatch: pytest.Monk
     # When / Then
     with pytest.raises(StoreError, match="cannot reach snapd"):
         Store().revision()
+
+
+# The database connection
+
+
+@pytest.mark.parametrize(
+    ("password", "encoded"),
+    [
+        ("plain", "plain"),
+        ("p@ss", "p%40ss"),
+        ("a/b", "a%2Fb"),
+        ("x:y", "x%3Ay"),
+        ("100%", "100%25"),
+        ("@/:%?#[] ", "%40%2F%3A%25%3F%23%5B%5D%20"),
+    ],
+)
+def test_awkward_passwords_are_percent_encoded(password: str, encoded: str):
+    url = database_url("snap@proxy", password, "10.1.2.3:5432", "snapproxy-db")
+
+    assert url == f"postgresql://snap%40proxy:{encoded}@10.1.2.3:5432/snapproxy-db"
+    parsed = urlsplit(url)
+    assert (parsed.hostname, parsed.port, parsed.path) == ("10.1.2.3", 5432, "/snapproxy-db")
+    assert unquote(parsed.password or "") == password
+
+
+def test_first_endpoint_is_the_primary():
+    url = database_url("u", "p", "10.0.0.1:5432,10.0.0.2:5432", "db")
+
+    assert urlsplit(url).hostname == "10.0.0.1"
+
+
+def test_ipv6_endpoint_is_bracketed():
+    url = database_url("u", "p", "[fd00::1]:5432", "db")
+
+    assert url == "postgresql://u:p@[fd00::1]:5432/db"
+
+
+@pytest.mark.parametrize("endpoint", ["", "host-without-port", "host:port", ":5432"])
+def test_malformed_endpoint_is_a_store_error(endpoint: str):
+    with pytest.raises(StoreError, match="is not host:port"):
+        database_url("u", "p", endpoint, "db")
+
+
+def test_connection_is_configured_but_never_logged(
+    store: Store, state: Path, caplog: pytest.LogCaptureFixture
+):
+    url = database_url("snapproxy", "s3cr3t/p@ss", "10.1.2.3:5432", "snapproxy-db")
+    settings = StoreSettings("snaps.example.internal", 8080, db_connection=url)
+
+    with caplog.at_level("DEBUG"):
+        store.configure(settings)
+
+    assert fake.read_state(state)["config"]["proxy.db.connection"] == url
+    assert "s3cr3t" not in caplog.text
+    assert "s3cr3t" not in repr(settings)
+
+
+def test_no_connection_leaves_the_configured_one_alone(store: Store, state: Path):
+    store.configure(StoreSettings("snaps.example.internal", 8080, db_connection="postgresql://x"))
+
+    changed = store.configure(StoreSettings("snaps.example.internal", 8080))
+
+    assert changed == ()
+    assert fake.read_state(state)["config"]["proxy.db.connection"] == "postgresql://x"
+
+
+# snap-proxy status
+
+
+def test_status_of_an_unregistered_proxy(store: Store):
+    status = store.status()
+
+    assert status.registered is False
+    assert status.store_id is None
+    assert status.database_ok is True
+    assert status.stopped_services == ()
+    assert set(status.services) == set(fake.SERVICES)
+
+
+def test_status_of_a_registered_proxy_with_a_stopped_service(store: Store, state: Path):
+    fake.set_status(state, fake.status_text("STORE123", stopped=("snaprevs", "snapauth")))
+
+    status = store.status()
+
+    assert status.store_id == "STORE123"
+    assert status.stopped_services == ("snapauth", "snaprevs")
+
+
+@pytest.mark.parametrize(("said", "ok"), [("ok", True), ("not ok", False), ("error", False)])
+def test_status_reads_the_database_state(store: Store, state: Path, said: str, ok: bool):
+    fake.set_status(state, fake.status_text(database=said))
+
+    assert store.status().database_ok is ok
+
+
+def test_status_without_a_database_line_does_not_guess():
+    assert parse_status("Store ID: ABC\n").database_ok is None
+
+
+def test_status_failure_is_a_store_error(store: Store, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(fake.FAIL_ENV, "error: cannot connect to the proxy services")
+
+    with pytest.raises(StoreError, match="snap-proxy status failed: error: cannot connect"):
+        store.status()
+
+
+# Health through the front end
+
+
+class _Health(BaseHTTPRequestHandler):
+    answer = 200
+    seen_hosts: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.seen_hosts.append(self.headers["Host"])
+        self.send_response(self.answer if self.path == "/_status/check" else 404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def health_server():
+    server = HTTPServer(("127.0.0.1", 0), _Health)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_health_check_passes_on_200_and_sends_the_domain_as_host(health_server: HTTPServer):
+    _Health.answer = 200
+
+    failure = check_health(health_server.server_address[1], "snaps.example.internal", tls=False)
+
+    assert failure is None
+    assert _Health.seen_hosts[-1] == "snaps.example.internal"
+
+
+def test_health_check_reports_an_error_status(health_server: HTTPServer):
+    _Health.answer = 503
+
+    assert check_health(health_server.server_address[1], "h", tls=False) == "HTTP 503"
+
+
+def test_health_check_reports_a_refused_connection():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, not listening: connections are refused
+
+        failure = check_health(port, "h", tls=False, timeout=2)
+
+    assert failure is not None
+    assert failure.startswith("ConnectionRefusedError")
