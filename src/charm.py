@@ -12,6 +12,11 @@ from dataclasses import dataclass
 
 import ops
 from charmlibs.interfaces import tls_certificates as tls
+from dpcharmlibs.interfaces import (
+    RequirerCommonModel,
+    ResourceProviderModel,
+    ResourceRequirerEventHandler,
+)
 
 import certificates
 from certificates import CertificateError, CertifiedKey
@@ -26,11 +31,22 @@ from frontend import (
     install_nginx,
 )
 from state import CharmConfig, InvalidConfig
-from store import Store, StoreError, StoreSettings
+from store import (
+    SNAP,
+    ProxyStatus,
+    Store,
+    StoreError,
+    StoreSettings,
+    check_health,
+    database_url,
+)
 
 logger = logging.getLogger(__name__)
 
 CERTIFICATES = "certificates"
+DATABASE = "database"
+DATABASE_NAME = "snapproxy-db"
+DATABASE_ROLES = "createrole"  # the proxy creates a role per internal service
 IMPORTED_LABEL = "imported-certificate"
 HTTP_PORT = 80
 HTTPS_PORT = 443
@@ -67,6 +83,12 @@ class SnapStoreProxyCharm(ops.CharmBase):
         self._frontend = Frontend(self._layout, self._service)
         self._store = Store()
         self._statuses: list[ops.StatusBase] | None = None
+        self._database = ResourceRequirerEventHandler(
+            self,
+            DATABASE,
+            [RequirerCommonModel(resource=DATABASE_NAME, extra_user_roles=DATABASE_ROLES)],
+            response_model=ResourceProviderModel,
+        )
         self._certificates = tls.TLSCertificatesRequiresV4(
             self,
             CERTIFICATES,
@@ -79,17 +101,22 @@ class SnapStoreProxyCharm(ops.CharmBase):
             self.on.upgrade_charm,
             self.on.config_changed,
             self.on.start,
-            self.on.update_status,
             self.on.leader_elected,
             self.on.secret_changed,
             self.on[CERTIFICATES].relation_broken,
+            self.on[DATABASE].relation_broken,
+            self._database.on.resource_created,
+            self._database.on.endpoints_changed,
+            self._database.on.authentication_updated,
             self._certificates.on.certificate_available,
             self._certificates.on.certificate_denied,
         ):
             framework.observe(event, self._on_change)
+        framework.observe(self.on.update_status, self._on_update_status)
         framework.observe(self.on.import_certificate_action, self._on_import_certificate)
         framework.observe(self.on.remove_certificate_action, self._on_remove_certificate)
         framework.observe(self.on.show_certificate_action, self._on_show_certificate)
+        framework.observe(self.on.status_action, self._on_status_action)
         framework.observe(self.on.remove, self._on_remove)
         framework.observe(self.on.collect_unit_status, self._on_collect_status)
 
@@ -97,6 +124,14 @@ class SnapStoreProxyCharm(ops.CharmBase):
 
     def _on_change(self, _: ops.EventBase) -> None:
         self._statuses = self._reconcile()
+
+    def _on_update_status(self, _: ops.UpdateStatusEvent) -> None:
+        self._statuses = self._reconcile()
+        ready = not any(
+            isinstance(s, (ops.BlockedStatus, ops.WaitingStatus)) for s in self._statuses
+        )
+        if ready and (unhealthy := self._health()):  # only a store otherwise ready can pass
+            self._statuses.insert(0, unhealthy)
 
     def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
         # Hooks that change nothing (read-only actions, stop, remove) only look.
@@ -147,13 +182,33 @@ class SnapStoreProxyCharm(ops.CharmBase):
         event.set_results({"result": f"imported certificate removed; {now_serving}"})
 
     def _on_show_certificate(self, event: ops.ActionEvent) -> None:
+        event.set_results(self._served_certificate())
+
+    def _on_status_action(self, event: ops.ActionEvent) -> None:
+        try:
+            proxy = self._store.status()
+        except StoreError as e:
+            event.fail(f"{e}: juju debug-log --include {self.unit.name}")
+            return
+        database = {True: "ok", False: proxy.fields.get("Database", "not ok"), None: "unknown"}
+        event.set_results(
+            {
+                "store-id": proxy.store_id or "not registered",
+                "database": database[proxy.database_ok],
+                "services": {
+                    name: "running" if running else "not running"
+                    for name, running in sorted(proxy.services.items())
+                },
+                "https": self._served_certificate(),
+            }
+        )
+
+    def _served_certificate(self) -> dict[str, str]:
         served = self._frontend.served_tls()
         if served is None:
-            event.set_results({"certificate": "none", "result": NO_CERTIFICATE})
-            return
+            return {"certificate": "none", "result": NO_CERTIFICATE}
         info = certificates.describe_chain(served.chain_pem)
-        source = self._tls_source() or "none"
-        event.set_results({**info.as_result(_now()), "source": source})
+        return {**info.as_result(_now()), "source": self._tls_source() or "none"}
 
     # Reconcile
 
@@ -188,7 +243,69 @@ class SnapStoreProxyCharm(ops.CharmBase):
     def _report(self, config: CharmConfig, choice: TLSChoice) -> list[ops.StatusBase]:
         served = self._frontend.served_tls()
         pending = [choice.pending] if choice.pending else []
-        return [*pending, self._serving_status(config, served, choice)]
+        store, unregistered = self._store_statuses()
+        serving = self._serving_status(config, served, choice)
+        if unregistered and isinstance(serving, ops.ActiveStatus):
+            serving = ops.ActiveStatus(f"{serving.message}; {unregistered}")
+        return [*store, *pending, serving]
+
+    # The store behind the front end
+
+    def _database_url(self) -> str | None:
+        """Return the connection the relation offers, or None while there is none."""
+        relation = self.model.get_relation(DATABASE)
+        if relation is None or relation.app is None:
+            return None
+        try:
+            model = self._database.interface.build_model(relation.id, component=relation.app)
+        except ops.ModelError:  # credentials not shared with this unit yet
+            return None
+        for response in model.requests:
+            if response.username and response.password and response.endpoints:
+                name = response.resource or DATABASE_NAME
+                return database_url(response.username, response.password, response.endpoints, name)
+        return None
+
+    def _store_statuses(self) -> tuple[list[ops.StatusBase], str | None]:
+        """Statuses about the proxy itself, and a note for the active message, if any."""
+        relation = self.model.get_relation(DATABASE)
+        if relation is None or relation.app is None:
+            fix = f"juju integrate {self.app.name}:{DATABASE} postgresql"
+            return [ops.BlockedStatus(f"integrate a PostgreSQL database: {fix}")], None
+        if self._database_url() is None:
+            return [ops.WaitingStatus(f"waiting for a database from {relation.app.name}")], None
+        try:
+            proxy = self._store.status()
+        except StoreError as e:
+            return [ops.BlockedStatus(f"{e}: juju debug-log --include {self.unit.name}")], None
+        return self._proxy_statuses(proxy, relation.app.name), (
+            None
+            if proxy.registered
+            else "store not registered: run snap-proxy register on the unit"
+        )
+
+    def _proxy_statuses(self, proxy: ProxyStatus, database: str) -> list[ops.StatusBase]:
+        statuses: list[ops.StatusBase] = []
+        if proxy.database_ok is False:
+            said = proxy.fields.get("Database", "not ok")
+            statuses.append(
+                ops.BlockedStatus(f"the store's database is {said}: check juju status {database}")
+            )
+        if stopped := proxy.stopped_services:
+            restart = f"juju exec --unit {self.unit.name} -- snap restart {SNAP}"
+            statuses.append(
+                ops.BlockedStatus(f"store services not running: {', '.join(stopped)}: {restart}")
+            )
+        return statuses
+
+    def _health(self) -> ops.StatusBase | None:
+        domain = self.load_config(CharmConfig).domain
+        served = self._frontend.served_tls()
+        port = HTTPS_PORT if served else HTTP_PORT
+        if failure := check_health(port, domain, tls=served is not None):
+            fix = f"juju exec --unit {self.unit.name} -- snap-proxy status"
+            return ops.BlockedStatus(f"the store fails /_status/check ({failure}): {fix}")
+        return None
 
     def _ensure_workload(self, config: CharmConfig) -> ops.StatusBase | None:
         retry = f"update-status retries: juju debug-log --include {self.unit.name}"
@@ -201,7 +318,8 @@ class SnapStoreProxyCharm(ops.CharmBase):
         except StoreError as e:
             return ops.BlockedStatus(f"{e}: juju config {self.app.name} channel=<channel>")
         try:
-            self._store.configure(StoreSettings(config.domain, config.internal_port))
+            connection = self._database_url()
+            self._store.configure(StoreSettings(config.domain, config.internal_port, connection))
         except StoreError as e:
             return ops.BlockedStatus(f"{e}; {retry}")
         return None

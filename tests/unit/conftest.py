@@ -8,12 +8,23 @@ to fail the way nginx fails; the real one is exercised in tests/workload.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
+from typing import ClassVar
 
+import ops
 import pytest
 from charmlibs import snap
+from dpcharmlibs.interfaces import (
+    RequirerCommonModel,
+    ResourceProviderEventHandler,
+    ResourceProviderModel,
+    ResourceRequirerEventHandler,
+)
+from ops import testing
 
 import charm
 import store
@@ -98,6 +109,15 @@ class Machine:
     snapd: FakeSnapd
     snap_proxy_state: Path
     nginx_installs: list[int]
+    health_failure: str | None = None
+    health_checks: list[tuple[int, str, bool]] = field(default_factory=list)
+
+    def check_health(self, port: int, host: str, *, tls: bool) -> str | None:
+        self.health_checks.append((port, host, tls))
+        return self.health_failure
+
+    def set_status(self, text: str) -> None:
+        snap_proxy.set_status(self.snap_proxy_state, text)
 
     def snap_proxy_config(self) -> dict[str, str]:
         return snap_proxy.read_state(self.snap_proxy_state)["config"]
@@ -112,6 +132,9 @@ def machine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Machine:
     snapd = FakeSnapd()
     state_file = tmp_path / "snap-proxy.json"
     nginx_installs: list[int] = []
+    machine = Machine(frontend, snapd, state_file, nginx_installs)
+    machine.set_status(snap_proxy.status_text("STORE-ID-1"))  # registered and healthy
+    monkeypatch.setattr(charm, "check_health", machine.check_health)
     monkeypatch.setenv(snap_proxy.STATE_ENV, str(state_file))
     monkeypatch.setattr(charm, "Frontend", lambda layout, service: frontend)
     monkeypatch.setattr(charm, "SystemdService", lambda layout: FakeService(frontend))
@@ -119,4 +142,73 @@ def machine(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Machine:
     monkeypatch.setattr(charm, "Store", lambda: store.Store(snap_proxy=snap_proxy.command()))
     for name in ("ensure_installed", "hold", "list_one"):
         monkeypatch.setattr(store.snap, name, getattr(snapd, name))
-    return Machine(frontend, snapd, state_file, nginx_installs)
+    return machine
+
+
+# The database, answered by the data-platform library's own provider side
+
+
+class _Requirer(ops.CharmBase):
+    """Asks for the database exactly as the charm does."""
+
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        request = RequirerCommonModel(
+            resource=charm.DATABASE_NAME, extra_user_roles=charm.DATABASE_ROLES
+        )
+        self.db = ResourceRequirerEventHandler(
+            self, charm.DATABASE, [request], response_model=ResourceProviderModel
+        )
+
+
+class _Postgresql(ops.CharmBase):
+    """Creates the requested database and answers with the credentials it is given."""
+
+    credentials: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        self.db = ResourceProviderEventHandler(self, "database", RequirerCommonModel)
+        framework.observe(self.db.on.resource_requested, self._on_requested)
+
+    def _on_requested(self, event) -> None:
+        answer = ResourceProviderModel(
+            salt=event.request.salt,
+            request_id=event.request.request_id,
+            resource=event.request.resource,
+            **self.credentials,
+        )
+        self.db.set_response(event.relation.id, answer)
+
+
+@functools.cache
+def database(
+    username: str = "snapproxy", password: str = "p@ss/w:rd%", endpoints: str = "10.0.0.5:5432"
+) -> tuple[testing.Relation, testing.Secret]:
+    """A database relation as PostgreSQL leaves it, and the secret with its credentials."""
+    meta = {"name": "requirer", "requires": {"database": {"interface": "postgresql_client"}}}
+    unanswered = testing.Relation("database")
+    asked = testing.Context(_Requirer, meta=meta).run(
+        testing.CharmEvents.relation_created(unanswered),
+        testing.State(leader=True, relations={unanswered}),
+    )
+    request = dict(next(iter(asked.relations)).local_app_data)
+    _Postgresql.credentials = {"username": username, "password": password, "endpoints": endpoints}
+    provider_meta = {
+        "name": "postgresql",
+        "provides": {"database": {"interface": "postgresql_client"}},
+    }
+    client = testing.Relation(
+        "database", remote_app_name="snap-store-proxy", remote_app_data=request
+    )
+    answered = testing.Context(_Postgresql, meta=provider_meta).run(
+        testing.CharmEvents.relation_changed(client),
+        testing.State(leader=True, relations={client}),
+    )
+    data = dict(next(iter(answered.relations)).local_app_data)
+    (secret,) = answered.secrets
+    relation = testing.Relation(
+        "database", remote_app_name="postgresql", local_app_data=request, remote_app_data=data
+    )
+    # As the requirer first sees it: not its own, and not yet labelled by it.
+    return relation, dataclasses.replace(secret, owner=None, label=None)

@@ -15,8 +15,9 @@ from ops import testing
 
 import certificates
 from charm import IMPORTED_LABEL, SnapStoreProxyCharm
+from tests.fakes import snap_proxy
 from tests.pki import NOW, chain_for, issue
-from tests.unit.conftest import Machine
+from tests.unit.conftest import Machine, database
 
 DOMAIN = "snaps.example.internal"
 APP = "snap-store-proxy"
@@ -39,9 +40,12 @@ def ctx() -> testing.Context[SnapStoreProxyCharm]:
     )
 
 
-def configured(**extra: object) -> testing.State:
-    """A leader with the domain set, unless `extra` says otherwise."""
+def configured(**extra) -> testing.State:
+    """A leader with the domain set and a database, unless `extra` says otherwise."""
+    relation, secret = database()
     fields: dict = {"leader": True, "config": {"domain": DOMAIN}, **extra}
+    fields["relations"] = {relation, *extra.get("relations", ())}
+    fields["secrets"] = {secret, *extra.get("secrets", ())}
     return testing.State(**fields)
 
 
@@ -109,6 +113,7 @@ def test_snap_is_moved_to_its_internal_port_behind_the_front_end(ctx, machine: M
         "proxy.domain": DOMAIN,
         "proxy.port.http": "8181",
         "proxy.trust-forwarded-proto": "true",
+        "proxy.db.connection": "postgresql://snapproxy:p%40ss%2Fw%3Ard%25@10.0.0.5:5432/snapproxy-db",
     }
     assert machine.frontend.served is not None
     assert machine.frontend.served.backend_port == 8181
@@ -452,8 +457,14 @@ def test_non_leader_with_a_provider_waits_for_the_leader(ctx, machine: Machine):
     assert out.unit_status == testing.WaitingStatus("HTTPS from lego is served by the leader unit")
 
 
+def with_relation(state: testing.State, changed: testing.Relation) -> testing.State:
+    """The state with one relation replaced by its changed self (same id)."""
+    others = {r for r in state.relations if r.id != changed.id}
+    return dataclasses.replace(state, relations={*others, changed})
+
+
 def _requested_csr(state: testing.State) -> str:
-    relation = next(iter(state.relations))
+    relation = next(r for r in state.relations if r.endpoint == "certificates")
     requests = json.loads(relation.local_app_data["certificate_signing_requests"])
     return requests[0]["certificate_signing_request"]
 
@@ -508,9 +519,7 @@ def test_provider_certificate_is_served_leaf_first_without_the_root(ctx, machine
         relation, remote_app_data=_provider_answer(_requested_csr(state))
     )
 
-    out = ctx.run(
-        ctx.on.relation_changed(answered), dataclasses.replace(state, relations={answered})
-    )
+    out = ctx.run(ctx.on.relation_changed(answered), with_relation(state, answered))
 
     served = machine.frontend.served_tls()
     assert served is not None
@@ -526,7 +535,7 @@ def test_provider_denial_blocks_with_its_reason(ctx, machine: Machine):
     state, relation = _requested(ctx)
     denied = dataclasses.replace(relation, remote_app_data=_provider_denial(_requested_csr(state)))
 
-    out = ctx.run(ctx.on.relation_changed(denied), dataclasses.replace(state, relations={denied}))
+    out = ctx.run(ctx.on.relation_changed(denied), with_relation(state, denied))
 
     assert out.unit_status == testing.BlockedStatus(
         "self-signed-certificates denied the certificate request: "
@@ -539,9 +548,7 @@ def test_renewal_pending_keeps_serving_the_last_good_certificate(ctx, machine: M
     answered = dataclasses.replace(
         relation, remote_app_data=_provider_answer(_requested_csr(state))
     )
-    state = ctx.run(
-        ctx.on.relation_changed(answered), dataclasses.replace(state, relations={answered})
-    )
+    state = ctx.run(ctx.on.relation_changed(answered), with_relation(state, answered))
     served = machine.frontend.served_tls()
 
     # The domain changes: a new request goes out and the provider has not answered yet.
@@ -563,9 +570,7 @@ def test_removing_the_provider_goes_back_to_http_only(ctx, machine: Machine):
     answered = dataclasses.replace(
         relation, remote_app_data=_provider_answer(_requested_csr(state))
     )
-    state = ctx.run(
-        ctx.on.relation_changed(answered), dataclasses.replace(state, relations={answered})
-    )
+    state = ctx.run(ctx.on.relation_changed(answered), with_relation(state, answered))
 
     out = ctx.run(ctx.on.relation_broken(answered), state)
 
@@ -573,4 +578,208 @@ def test_removing_the_provider_goes_back_to_http_only(ctx, machine: Machine):
     assert out.opened_ports == {testing.TCPPort(80)}
     assert out.unit_status == testing.ActiveStatus(
         "HTTP only: import a certificate or integrate a tls-certificates provider"
+    )
+
+
+# The store snap and its database
+
+
+def test_snap_is_installed_from_the_channel_and_held(ctx, machine: Machine):
+    ctx.run(ctx.on.install(), configured(config={"domain": DOMAIN, "channel": "latest/candidate"}))
+
+    assert machine.snapd.channel == "latest/candidate"
+    assert machine.snapd.holds == 1
+
+
+def test_channel_change_refreshes_the_snap_and_holds_it_again(ctx, machine: Machine):
+    state = ctx.run(ctx.on.install(), configured())
+
+    ctx.run(
+        ctx.on.config_changed(),
+        dataclasses.replace(state, config={"domain": DOMAIN, "channel": "edge"}),
+    )
+
+    assert machine.snapd.channel == "edge"
+    assert machine.snapd.holds == 2
+
+
+def test_without_a_database_blocks_naming_the_integrate_command(ctx, machine: Machine):
+    out = ctx.run(ctx.on.config_changed(), testing.State(leader=True, config={"domain": DOMAIN}))
+
+    assert out.unit_status == testing.BlockedStatus(
+        f"integrate a PostgreSQL database: juju integrate {APP}:database postgresql"
+    )
+    assert "proxy.db.connection" not in machine.snap_proxy_config()
+
+
+def test_database_without_credentials_yet_waits(ctx, machine: Machine):
+    relation = testing.Relation("database", remote_app_name="postgresql")
+
+    out = ctx.run(
+        ctx.on.relation_created(relation),
+        testing.State(leader=True, config={"domain": DOMAIN}, relations={relation}),
+    )
+
+    assert out.unit_status == testing.WaitingStatus("waiting for a database from postgresql")
+    requests = json.loads(out.get_relation(relation.id).local_app_data["requests"])
+    assert requests[0]["resource"] == "snapproxy-db"
+    assert requests[0]["extra-user-roles"] == "createrole"
+
+
+def test_database_credentials_become_a_quoted_connection_url(ctx, machine: Machine):
+    relation, secret = database(username="snap/proxy", password="@/:%", endpoints="10.9.8.7:6432")
+
+    ctx.run(
+        ctx.on.relation_changed(relation),
+        testing.State(
+            leader=False, config={"domain": DOMAIN}, relations={relation}, secrets={secret}
+        ),
+    )
+
+    assert machine.snap_proxy_config()["proxy.db.connection"] == (
+        "postgresql://snap%2Fproxy:%40%2F%3A%25@10.9.8.7:6432/snapproxy-db"
+    )
+
+
+def test_rotated_credentials_update_the_connection(ctx, machine: Machine):
+    _, secret = database()
+    state = ctx.run(ctx.on.config_changed(), configured())
+    rotated = dataclasses.replace(
+        secret,
+        tracked_content=secret.tracked_content,
+        latest_content={**secret.tracked_content, "password": "n3w/p@ss"},
+    )
+
+    ctx.run(
+        ctx.on.secret_changed(rotated),
+        dataclasses.replace(
+            state, secrets={*(s for s in state.secrets if s.id != secret.id), rotated}
+        ),
+    )
+
+    assert machine.snap_proxy_config()["proxy.db.connection"].startswith(
+        "postgresql://snapproxy:n3w%2Fp%40ss@"
+    )
+
+
+def test_removing_the_database_blocks(ctx, machine: Machine):
+    relation, _ = database()
+    state = ctx.run(ctx.on.config_changed(), configured())
+
+    out = ctx.run(ctx.on.relation_broken(relation), state)
+
+    assert out.unit_status == testing.BlockedStatus(
+        f"integrate a PostgreSQL database: juju integrate {APP}:database postgresql"
+    )
+
+
+def test_unregistered_store_is_active_and_says_how_to_register(ctx, machine: Machine):
+    machine.set_status(snap_proxy.status_text(None))
+
+    out = ctx.run(ctx.on.config_changed(), configured())
+
+    assert out.unit_status == testing.ActiveStatus(
+        "HTTP only: import a certificate or integrate a tls-certificates provider; "
+        "store not registered: run snap-proxy register on the unit"
+    )
+
+
+def test_database_not_ok_blocks(ctx, machine: Machine):
+    machine.set_status(snap_proxy.status_text("STORE-ID-1", database="not ok"))
+
+    out = ctx.run(ctx.on.config_changed(), configured())
+
+    assert out.unit_status == testing.BlockedStatus(
+        "the store's database is not ok: check juju status postgresql"
+    )
+
+
+def test_stopped_services_block_naming_them(ctx, machine: Machine):
+    machine.set_status(snap_proxy.status_text("STORE-ID-1", stopped=("snaprevs", "memcached")))
+
+    out = ctx.run(ctx.on.config_changed(), configured())
+
+    assert out.unit_status == testing.BlockedStatus(
+        "store services not running: memcached, snaprevs: "
+        f"juju exec --unit {APP}/0 -- snap restart snap-store-proxy"
+    )
+
+
+def test_snap_proxy_config_failure_blocks_with_its_error(ctx, machine: Machine, monkeypatch):
+    monkeypatch.setenv(snap_proxy.FAIL_ENV, "error: proxy.domain: invalid")
+    monkeypatch.setenv(snap_proxy.FAIL_ON_ENV, "set")
+
+    out = ctx.run(ctx.on.config_changed(), configured())
+
+    assert out.unit_status == testing.BlockedStatus(
+        "snap-proxy config failed: error: proxy.domain: invalid; "
+        f"update-status retries: juju debug-log --include {APP}/0"
+    )
+
+
+# Health through the front end
+
+
+def test_update_status_checks_health_over_https_when_tls_is_on(ctx, machine: Machine):
+    out = ctx.run(ctx.on.update_status(), configured(secrets={imported_secret()}))
+
+    assert machine.health_checks == [(443, DOMAIN, True)]
+    assert out.unit_status.name == "active"
+
+
+def test_failed_health_check_blocks_with_the_reason(ctx, machine: Machine):
+    machine.health_failure = "HTTP 502"
+
+    out = ctx.run(ctx.on.update_status(), configured())
+
+    assert machine.health_checks == [(80, DOMAIN, False)]
+    assert out.unit_status == testing.BlockedStatus(
+        f"the store fails /_status/check (HTTP 502): juju exec --unit {APP}/0 -- snap-proxy status"
+    )
+
+
+def test_health_is_not_checked_while_the_store_is_not_ready(ctx, machine: Machine):
+    ctx.run(ctx.on.update_status(), testing.State(leader=True, config={"domain": DOMAIN}))
+
+    assert machine.health_checks == []
+
+
+# The status action
+
+
+def test_status_action_reports_the_proxy_and_https(ctx, machine: Machine):
+    machine.set_status(snap_proxy.status_text("STORE-ID-1", stopped=("snapauth",)))
+    state = ctx.run(ctx.on.config_changed(), configured(secrets={imported_secret()}))
+
+    ctx.run(ctx.on.action("status"), state)
+
+    results = ctx.action_results or {}
+    assert results["store-id"] == "STORE-ID-1"
+    assert results["database"] == "ok"
+    assert results["services"]["snapauth"] == "not running"
+    assert results["services"]["snaprevs"] == "running"
+    assert results["https"]["source"] == "imported"
+    assert results["https"]["subject"] == f"CN={DOMAIN}"
+    assert "PRIVATE KEY" not in str(results)
+    assert "p@ss" not in str(results)
+
+
+def test_status_action_of_an_unregistered_proxy_without_https(ctx, machine: Machine):
+    machine.set_status(snap_proxy.status_text(None))
+
+    ctx.run(ctx.on.action("status"), configured())
+
+    results = ctx.action_results or {}
+    assert results["store-id"] == "not registered"
+    assert results["https"]["certificate"] == "none"
+
+
+def test_status_action_fails_when_snap_proxy_fails(ctx, machine: Machine, monkeypatch):
+    monkeypatch.setenv(snap_proxy.FAIL_ENV, "error: services unreachable")
+
+    with pytest.raises(testing.ActionFailed) as failure:
+        ctx.run(ctx.on.action("status"), configured())
+
+    assert failure.value.message.startswith(
+        "snap-proxy status failed: error: services unreachable"
     )
