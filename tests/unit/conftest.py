@@ -176,7 +176,9 @@ class _Postgresql(ops.CharmBase):
             salt=event.request.salt,
             request_id=event.request.request_id,
             resource=event.request.resource,
-            **self.credentials,
+            username=self.credentials["username"],
+            password=self.credentials["password"],
+            endpoints=self.credentials["endpoints"],
         )
         self.db.set_response(event.relation.id, answer)
 
