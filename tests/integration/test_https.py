@@ -18,6 +18,7 @@ logger = logging.getLogger(__name__)
 
 APP = "snap-store-proxy"
 PROVIDER = "self-signed-certificates"
+DATABASE = "postgresql"
 DOMAIN = "snaps.example.internal"
 
 
@@ -43,16 +44,34 @@ async def https_status_from_unit(ops_test: OpsTest, unit: str, ca_pem: str) -> s
 async def test_provider_certificate_serves_https(ops_test: OpsTest, charm: Path):
     assert ops_test.model is not None
     await ops_test.model.deploy(charm, application_name=APP, config={"domain": DOMAIN})
+    await ops_test.model.deploy(
+        DATABASE, channel="14/stable", config={"plugin_btree_gist_enable": True}
+    )
     await ops_test.model.deploy(PROVIDER, channel="1/stable")
+    await ops_test.model.integrate(f"{APP}:database", DATABASE)
     await ops_test.model.integrate(f"{APP}:certificates", f"{PROVIDER}:certificates")
-    await ops_test.model.wait_for_idle(apps=[APP, PROVIDER], status="active", timeout=1800)
+    await ops_test.model.wait_for_idle(
+        apps=[APP, DATABASE, PROVIDER], status="active", timeout=3600
+    )
 
     unit = ops_test.model.applications[APP].units[0]
     assert unit.workload_status_message.startswith(f"HTTPS enabled for {DOMAIN}")
     action = await ops_test.model.applications[PROVIDER].units[0].run_action("get-ca-certificate")
     ca = (await action.wait()).results["ca-certificate"]
-    # Any HTTP answer proves the TLS handshake verified; the store behind may not be ready.
+    # Any HTTP answer proves the TLS handshake verified; an unregistered store may not be ready.
     assert await https_status_from_unit(ops_test, unit.name, ca) != "000"
+
+
+async def test_status_action_reports_the_store_and_https(ops_test: OpsTest):
+    assert ops_test.model is not None
+    unit = ops_test.model.applications[APP].units[0]
+
+    result = await (await unit.run_action("status")).wait()
+
+    assert result.status == "completed", result.message
+    assert result.results["database"] == "ok"
+    assert result.results["store-id"]  # "not registered" until snap-proxy register is run
+    assert result.results["https"]["source"] == PROVIDER
 
 
 @pytest.mark.abort_on_fail
