@@ -8,18 +8,13 @@ from __future__ import annotations
 
 import datetime
 import logging
-from dataclasses import dataclass
 
 import ops
-from charmlibs.interfaces import tls_certificates as tls
-from dpcharmlibs.interfaces import (
-    RequirerCommonModel,
-    ResourceProviderModel,
-    ResourceRequirerEventHandler,
-)
 
 import certificates
-from certificates import CertificateError, CertifiedKey
+from certificate_source import IMPORTED, CertificateSource, TLSChoice
+from certificates import CertificateError
+from database import DATABASE, Database
 from frontend import (
     ConfigRejected,
     Frontend,
@@ -31,46 +26,19 @@ from frontend import (
     install_nginx,
 )
 from state import CharmConfig, InvalidConfig
-from store import (
-    SNAP,
-    ProxyStatus,
-    Store,
-    StoreError,
-    StoreSettings,
-    check_health,
-    database_url,
-)
+from store import SNAP, ProxyStatus, Store, StoreError, StoreSettings, check_health
 
 logger = logging.getLogger(__name__)
 
-CERTIFICATES = "certificates"
-DATABASE = "database"
-DATABASE_NAME = "snapproxy-db"
-DATABASE_ROLES = "createrole"  # the proxy creates a role per internal service
-IMPORTED_LABEL = "imported-certificate"
 HTTP_PORT = 80
 HTTPS_PORT = 443
 EXPIRY_WARNING_DAYS = 14
-MAX_COMMON_NAME = 64  # RFC 5280 upper bound for a subject common name
 NO_CERTIFICATE = "HTTP only: import a certificate or integrate a tls-certificates provider"
+UNREGISTERED = "store not registered: run snap-proxy register on the unit"
 
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
-
-
-@dataclass(frozen=True)
-class TLSChoice:
-    """Where HTTPS should come from, and the certificate it offers now, if any."""
-
-    source: str | None = None  # "imported", a provider's application name, or None
-    certified: CertifiedKey | None = None
-    pending: ops.StatusBase | None = None  # why `certified` is missing or unusable
-
-
-def _certificate_request(domain: str) -> tls.CertificateRequestAttributes:
-    common_name = domain if len(domain) <= MAX_COMMON_NAME else None
-    return tls.CertificateRequestAttributes(common_name=common_name, sans_dns=[domain])
 
 
 class SnapStoreProxyCharm(ops.CharmBase):
@@ -83,19 +51,8 @@ class SnapStoreProxyCharm(ops.CharmBase):
         self._frontend = Frontend(self._layout, self._service)
         self._store = Store()
         self._statuses: list[ops.StatusBase] | None = None
-        self._database = ResourceRequirerEventHandler(
-            self,
-            DATABASE,
-            [RequirerCommonModel(resource=DATABASE_NAME, extra_user_roles=DATABASE_ROLES)],
-            response_model=ResourceProviderModel,
-        )
-        self._certificates = tls.TLSCertificatesRequiresV4(
-            self,
-            CERTIFICATES,
-            certificate_requests=self._certificate_requests(),
-            mode=tls.Mode.APP,
-            refresh_events=[self.on.config_changed],
-        )
+        self._database = Database(self)
+        self._certificates = CertificateSource(self, self._domain())
         for event in (
             self.on.install,
             self.on.upgrade_charm,
@@ -103,13 +60,13 @@ class SnapStoreProxyCharm(ops.CharmBase):
             self.on.start,
             self.on.leader_elected,
             self.on.secret_changed,
-            self.on[CERTIFICATES].relation_broken,
+            self.on["certificates"].relation_broken,
             self.on[DATABASE].relation_broken,
-            self._database.on.resource_created,
-            self._database.on.endpoints_changed,
-            self._database.on.authentication_updated,
-            self._certificates.on.certificate_available,
-            self._certificates.on.certificate_denied,
+            self._database.requirer.on.resource_created,
+            self._database.requirer.on.endpoints_changed,
+            self._database.requirer.on.authentication_updated,
+            self._certificates.requirer.on.certificate_available,
+            self._certificates.requirer.on.certificate_denied,
         ):
             framework.observe(event, self._on_change)
         framework.observe(self.on.update_status, self._on_update_status)
@@ -157,26 +114,24 @@ class SnapStoreProxyCharm(ops.CharmBase):
         except CertificateError as e:
             event.fail(str(e))
             return
-        self._statuses = self._reconcile(TLSChoice("imported", certified))
+        self._statuses = self._reconcile(TLSChoice(IMPORTED, certified))
         served = self._frontend.served_tls()
         if served is None or served.chain_pem != certified.chain_pem:
             # Not saved: the next hook goes back to what was served before.
             reason = self._statuses[0].message
             event.fail(f"the certificate is valid but could not be served: {reason}")
             return
-        self._save_imported(certified)
+        self._certificates.save_imported(certified)
         event.set_results(certified.info.as_result(_now()))
 
     def _on_remove_certificate(self, event: ops.ActionEvent) -> None:
         if refusal := self._leader_refusal("remove-certificate"):
             event.fail(refusal)
             return
-        secret = self._imported_secret()
-        if secret is None:
+        if not self._certificates.forget_imported():
             event.set_results({"result": "no imported certificate; nothing to remove"})
             return
-        secret.remove_all_revisions()
-        provider = self._provider_name()
+        provider = self._certificates.provider
         self._statuses = self._reconcile(None if provider else TLSChoice())
         now_serving = f"certificates still come from {provider}" if provider else "HTTP only"
         event.set_results({"result": f"imported certificate removed; {now_serving}"})
@@ -191,24 +146,17 @@ class SnapStoreProxyCharm(ops.CharmBase):
             event.fail(f"{e}: juju debug-log --include {self.unit.name}")
             return
         database = {True: "ok", False: proxy.fields.get("Database", "not ok"), None: "unknown"}
+        services = {
+            name: "running" if up else "not running" for name, up in proxy.services.items()
+        }
         event.set_results(
             {
                 "store-id": proxy.store_id or "not registered",
                 "database": database[proxy.database_ok],
-                "services": {
-                    name: "running" if running else "not running"
-                    for name, running in sorted(proxy.services.items())
-                },
+                "services": services,
                 "https": self._served_certificate(),
             }
         )
-
-    def _served_certificate(self) -> dict[str, str]:
-        served = self._frontend.served_tls()
-        if served is None:
-            return {"certificate": "none", "result": NO_CERTIFICATE}
-        info = certificates.describe_chain(served.chain_pem)
-        return {**info.as_result(_now()), "source": self._tls_source() or "none"}
 
     # Reconcile
 
@@ -220,7 +168,7 @@ class SnapStoreProxyCharm(ops.CharmBase):
             return [ops.BlockedStatus(e.message(self.app.name))]
         if failure := self._ensure_workload(config):
             return [failure]
-        choice = choice or self._tls_choice(config)
+        choice = choice or self._certificates.choice(config.domain, _now())
         site = SiteConfig(
             domain=config.domain,
             backend_port=config.internal_port,
@@ -238,51 +186,103 @@ class SnapStoreProxyCharm(ops.CharmBase):
             config = self.load_config(CharmConfig)
         except InvalidConfig as e:
             return [ops.BlockedStatus(e.message(self.app.name))]
-        return self._report(config, self._tls_choice(config))
+        return self._report(config, self._certificates.choice(config.domain, _now()))
 
     def _report(self, config: CharmConfig, choice: TLSChoice) -> list[ops.StatusBase]:
-        served = self._frontend.served_tls()
         pending = [choice.pending] if choice.pending else []
-        store, unregistered = self._store_statuses()
-        serving = self._serving_status(config, served, choice)
-        if unregistered and isinstance(serving, ops.ActiveStatus):
-            serving = ops.ActiveStatus(f"{serving.message}; {unregistered}")
+        store, registered = self._store_statuses()
+        serving = self._serving_status(config, self._frontend.served_tls(), choice)
+        if not registered and isinstance(serving, ops.ActiveStatus):
+            serving = ops.ActiveStatus(f"{serving.message}; {UNREGISTERED}")
         return [*store, *pending, serving]
 
-    # The store behind the front end
-
-    def _database_url(self) -> str | None:
-        """Return the connection the relation offers, or None while there is none."""
-        relation = self.model.get_relation(DATABASE)
-        if relation is None or relation.app is None:
-            return None
+    def _ensure_workload(self, config: CharmConfig) -> ops.StatusBase | None:
+        retry = f"update-status retries: juju debug-log --include {self.unit.name}"
         try:
-            model = self._database.interface.build_model(relation.id, component=relation.app)
-        except ops.ModelError:  # credentials not shared with this unit yet
-            return None
-        for response in model.requests:
-            if response.username and response.password and response.endpoints:
-                name = response.resource or DATABASE_NAME
-                return database_url(response.username, response.password, response.endpoints, name)
+            self._install_frontend()
+        except FrontendError as e:
+            return ops.BlockedStatus(f"{e}; {retry}")
+        try:
+            self._install_snap(config.channel)
+        except StoreError as e:
+            return ops.BlockedStatus(f"{e}: juju config {self.app.name} channel=<channel>")
+        try:
+            connection = self._database.url()
+            self._store.configure(StoreSettings(config.domain, config.internal_port, connection))
+        except StoreError as e:
+            return ops.BlockedStatus(f"{e}; {retry}")
         return None
 
-    def _store_statuses(self) -> tuple[list[ops.StatusBase], str | None]:
-        """Statuses about the proxy itself, and a note for the active message, if any."""
-        relation = self.model.get_relation(DATABASE)
-        if relation is None or relation.app is None:
+    def _install_frontend(self) -> None:
+        if not self._service.installed():
+            self.unit.status = ops.MaintenanceStatus("installing nginx")
+            install_nginx()
+        self._service.install()
+
+    def _install_snap(self, channel: str) -> None:
+        if self._store.revision() is None:
+            self.unit.status = ops.MaintenanceStatus("installing the snap-store-proxy snap")
+        self._store.install(channel)
+        self.unit.set_workload_version(self._store.revision() or "")
+
+    def _tls_to_serve(self, choice: TLSChoice) -> TLSFiles | None:
+        if choice.certified is not None:
+            return TLSFiles(choice.certified.chain_pem, choice.certified.key_pem)
+        if choice.source is not None:  # renewal, domain change or outage: keep the last good
+            return self._frontend.served_tls()
+        return None
+
+    def _apply(self, site: SiteConfig) -> ops.StatusBase | None:
+        try:
+            self._frontend.apply(site)
+        except ConfigRejected as e:
+            kept = "the last good configuration still serves"
+            return ops.BlockedStatus(f"nginx rejected the configuration: {e}; {kept}")
+        except FrontendError as e:
+            if "Address already in use" in str(e):
+                return ops.WaitingStatus(f"a port is still taken ({e}); update-status retries")
+            return ops.BlockedStatus(
+                f"nginx failed: {e}; juju debug-log --include {self.unit.name}"
+            )
+        return None
+
+    # Status, from what is live
+
+    def _serving_status(
+        self, config: CharmConfig, served: TLSFiles | None, choice: TLSChoice
+    ) -> ops.StatusBase:
+        if served is None:
+            return ops.ActiveStatus(NO_CERTIFICATE)
+        info = certificates.describe_chain(served.chain_pem)
+        fix = self._certificates.fix_hint(choice.source)
+        if info.not_after <= _now():
+            return ops.BlockedStatus(f"certificate expired {info.not_after:%Y-%m-%d}: {fix}")
+        # While a new certificate is pending, the pending status already says what to expect.
+        if choice.pending is None and not certificates.covers(info, config.domain):
+            names = ", ".join(info.names()) or "no names"
+            return ops.BlockedStatus(
+                f"certificate does not cover {config.domain} ({names}): {fix}"
+            )
+        days = info.days_left(_now())
+        expiry = (
+            f"expires in {days} days"
+            if days <= EXPIRY_WARNING_DAYS
+            else f"expires {info.not_after:%Y-%m-%d}"
+        )
+        return ops.ActiveStatus(f"HTTPS enabled for {config.domain}, certificate {expiry}")
+
+    def _store_statuses(self) -> tuple[list[ops.StatusBase], bool]:
+        """Statuses about the proxy itself, and whether it is registered."""
+        if (database := self._database.provider) is None:
             fix = f"juju integrate {self.app.name}:{DATABASE} postgresql"
-            return [ops.BlockedStatus(f"integrate a PostgreSQL database: {fix}")], None
-        if self._database_url() is None:
-            return [ops.WaitingStatus(f"waiting for a database from {relation.app.name}")], None
+            return [ops.BlockedStatus(f"integrate a PostgreSQL database: {fix}")], True
+        if self._database.url() is None:
+            return [ops.WaitingStatus(f"waiting for a database from {database}")], True
         try:
             proxy = self._store.status()
         except StoreError as e:
-            return [ops.BlockedStatus(f"{e}: juju debug-log --include {self.unit.name}")], None
-        return self._proxy_statuses(proxy, relation.app.name), (
-            None
-            if proxy.registered
-            else "store not registered: run snap-proxy register on the unit"
-        )
+            return [ops.BlockedStatus(f"{e}: juju debug-log --include {self.unit.name}")], True
+        return self._proxy_statuses(proxy, database), proxy.registered
 
     def _proxy_statuses(self, proxy: ProxyStatus, database: str) -> list[ops.StatusBase]:
         statuses: list[ops.StatusBase] = []
@@ -307,163 +307,20 @@ class SnapStoreProxyCharm(ops.CharmBase):
             return ops.BlockedStatus(f"the store fails /_status/check ({failure}): {fix}")
         return None
 
-    def _ensure_workload(self, config: CharmConfig) -> ops.StatusBase | None:
-        retry = f"update-status retries: juju debug-log --include {self.unit.name}"
-        try:
-            self._install_frontend()
-        except FrontendError as e:
-            return ops.BlockedStatus(f"{e}; {retry}")
-        try:
-            self._install_snap(config.channel)
-        except StoreError as e:
-            return ops.BlockedStatus(f"{e}: juju config {self.app.name} channel=<channel>")
-        try:
-            connection = self._database_url()
-            self._store.configure(StoreSettings(config.domain, config.internal_port, connection))
-        except StoreError as e:
-            return ops.BlockedStatus(f"{e}; {retry}")
-        return None
-
-    def _install_frontend(self) -> None:
-        if not self._service.installed():
-            self.unit.status = ops.MaintenanceStatus("installing nginx")
-            install_nginx()
-        self._service.install()
-
-    def _install_snap(self, channel: str) -> None:
-        if self._store.revision() is None:
-            self.unit.status = ops.MaintenanceStatus("installing the snap-store-proxy snap")
-        self._store.install(channel)
-        self.unit.set_workload_version(self._store.revision() or "")
-
-    def _apply(self, site: SiteConfig) -> ops.StatusBase | None:
-        try:
-            self._frontend.apply(site)
-        except ConfigRejected as e:
-            kept = "the last good configuration still serves"
-            return ops.BlockedStatus(f"nginx rejected the configuration: {e}; {kept}")
-        except FrontendError as e:
-            if "Address already in use" in str(e):
-                return ops.WaitingStatus(f"a port is still taken ({e}); update-status retries")
-            return ops.BlockedStatus(
-                f"nginx failed: {e}; juju debug-log --include {self.unit.name}"
-            )
-        return None
-
-    def _serving_status(
-        self, config: CharmConfig, served: TLSFiles | None, choice: TLSChoice
-    ) -> ops.StatusBase:
+    def _served_certificate(self) -> dict[str, str]:
+        served = self._frontend.served_tls()
         if served is None:
-            return ops.ActiveStatus(NO_CERTIFICATE)
+            return {"certificate": "none", "result": NO_CERTIFICATE}
         info = certificates.describe_chain(served.chain_pem)
-        fix = self._fix_hint(choice.source)
-        if info.not_after <= _now():
-            return ops.BlockedStatus(f"certificate expired {info.not_after:%Y-%m-%d}: {fix}")
-        # While a new certificate is pending, the pending status already says what to expect.
-        if choice.pending is None and not certificates.covers(info, config.domain):
-            names = ", ".join(info.san_dns) or info.common_name or "no names"
-            return ops.BlockedStatus(
-                f"certificate does not cover {config.domain} ({names}): {fix}"
-            )
-        days = info.days_left(_now())
-        expiry = (
-            f"expires in {days} days"
-            if days <= EXPIRY_WARNING_DAYS
-            else f"expires {info.not_after:%Y-%m-%d}"
-        )
-        return ops.ActiveStatus(f"HTTPS enabled for {config.domain}, certificate {expiry}")
+        return {**info.as_result(_now()), "source": self._certificates.name or "none"}
 
-    def _fix_hint(self, source: str | None) -> str:
-        if source in (None, "imported"):
-            return f"juju run {self.app.name}/leader import-certificate certificate=... key=..."
-        return f"check {source}: juju status {source}"
+    # Helpers
 
-    # Where the certificate comes from
-
-    def _tls_source(self) -> str | None:
-        if provider := self._provider_name():
-            return provider
-        return "imported" if self._imported_secret() else None
-
-    def _tls_choice(self, config: CharmConfig) -> TLSChoice:
-        if provider := self._provider_name():
-            return self._provider_choice(provider, config)
-        secret = self._imported_secret()
-        if secret is None:
-            return TLSChoice()
-        content = secret.get_content(refresh=True)
+    def _domain(self) -> str | None:
         try:
-            certified = certificates.load(content["certificate"], content["private-key"])
-        except CertificateError as e:
-            fix = self._fix_hint("imported")
-            return TLSChoice("imported", pending=ops.BlockedStatus(f"imported: {e}: {fix}"))
-        return TLSChoice("imported", certified)
-
-    def _provider_choice(self, provider: str, config: CharmConfig) -> TLSChoice:
-        if not self.unit.is_leader():
-            # Mode.APP: only the leader can read the request and its key.
-            waiting = f"HTTPS from {provider} is served by the leader unit"
-            return TLSChoice(provider, pending=ops.WaitingStatus(waiting))
-        request = _certificate_request(config.domain)
-        assigned, key = self._certificates.get_assigned_certificate(request)
-        if assigned is None or key is None:
-            return TLSChoice(provider, pending=self._provider_pending(provider, config.domain))
-        try:
-            chain = "".join(str(c) + "\n" for c in assigned.chain)
-            certified = certificates.load(str(assigned.certificate), str(key), chain)
-            certificates.check_for_domain(certified, config.domain, _now())
-        except CertificateError as e:
-            unusable = f"the certificate from {provider} is unusable: {e}"
-            return TLSChoice(provider, pending=ops.BlockedStatus(unusable))
-        return TLSChoice(provider, certified)
-
-    def _provider_pending(self, provider: str, domain: str) -> ops.StatusBase:
-        wanted = _certificate_request(domain)
-        for request in self._certificates.get_csrs_from_requirer_relation_data():
-            csr = request.certificate_signing_request
-            if tls.CertificateRequestAttributes.from_csr(csr, request.is_ca) != wanted:
-                continue  # a denial of an older request (another domain) no longer applies
-            denial = self._certificates.get_request_error(csr)
-            if denial is not None:
-                reason = denial.error.reason or denial.error.message
-                return ops.BlockedStatus(
-                    f"{provider} denied the certificate request: {reason}: "
-                    f"juju config {self.app.name} domain=<allowed fqdn>"
-                )
-        return ops.WaitingStatus(f"waiting for a certificate from {provider}")
-
-    def _tls_to_serve(self, choice: TLSChoice) -> TLSFiles | None:
-        if choice.certified is not None:
-            return TLSFiles(choice.certified.chain_pem, choice.certified.key_pem)
-        if choice.source is not None:  # renewal, domain change or outage: keep the last good
-            return self._frontend.served_tls()
-        return None
-
-    def _certificate_requests(self) -> list[tls.CertificateRequestAttributes]:
-        try:
-            return [_certificate_request(self.load_config(CharmConfig).domain)]
+            return self.load_config(CharmConfig).domain
         except InvalidConfig:
-            return []  # nothing to ask for until the domain is valid
-
-    # The imported certificate, kept in an application secret every unit can read
-
-    def _imported_secret(self) -> ops.Secret | None:
-        try:
-            return self.model.get_secret(label=IMPORTED_LABEL)
-        except ops.SecretNotFoundError:
-            return None
-
-    def _save_imported(self, certified: CertifiedKey) -> None:
-        content = {"certificate": certified.chain_pem, "private-key": certified.key_pem}
-        secret = self._imported_secret()
-        if secret is None:
-            self.app.add_secret(content, label=IMPORTED_LABEL, description="imported TLS key")
-        elif secret.get_content(refresh=True) != content:  # no new revision for the same pair
-            secret.set_content(content)
-
-    def _provider_name(self) -> str | None:
-        relation = self.model.get_relation(CERTIFICATES)
-        return relation.app.name if relation is not None and relation.app is not None else None
+            return None  # nothing to ask a provider for until the domain is valid
 
     def _leader_refusal(self, action: str) -> str | None:
         if self.unit.is_leader():
@@ -471,7 +328,7 @@ class SnapStoreProxyCharm(ops.CharmBase):
         return f"run this action on the leader: juju run {self.app.name}/leader {action}"
 
     def _provider_refusal(self) -> str | None:
-        if (provider := self._provider_name()) is None:
+        if (provider := self._certificates.provider) is None:
             return None
         return (
             f"the certificate comes from {provider}; remove that integration first: "

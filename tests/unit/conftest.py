@@ -27,6 +27,7 @@ from dpcharmlibs.interfaces import (
 from ops import testing
 
 import charm
+import database as database_module
 import store
 from frontend import Applied, ConfigRejected, ServiceFailed, SiteConfig, TLSFiles
 from tests.fakes import snap_proxy
@@ -154,10 +155,10 @@ class _Requirer(ops.CharmBase):
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
         request = RequirerCommonModel(
-            resource=charm.DATABASE_NAME, extra_user_roles=charm.DATABASE_ROLES
+            resource=database_module.DATABASE_NAME, extra_user_roles=database_module.DATABASE_ROLES
         )
         self.db = ResourceRequirerEventHandler(
-            self, charm.DATABASE, [request], response_model=ResourceProviderModel
+            self, database_module.DATABASE, [request], response_model=ResourceProviderModel
         )
 
 

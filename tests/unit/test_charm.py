@@ -14,7 +14,8 @@ from charmlibs.interfaces import tls_certificates as tls
 from ops import testing
 
 import certificates
-from charm import IMPORTED_LABEL, SnapStoreProxyCharm
+from certificate_source import IMPORTED_LABEL
+from charm import SnapStoreProxyCharm
 from tests.fakes import snap_proxy
 from tests.pki import NOW, chain_for, issue
 from tests.unit.conftest import Machine, database
