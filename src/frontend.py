@@ -5,24 +5,34 @@ Pure module: no ops import.
 Design:
 
 Files nginx reads live in `layout.root` (charm-owned):
-    nginx.conf          complete main config rendered from templates/nginx.conf.j2
-    tls/chain.pem       0644   (only while TLS is on)
-    tls/key.pem         0600   (only while TLS is on); tls/ is 0700
-The config names the TLS files by *relative* paths (`tls/chain.pem`), which nginx
+    nginx.conf              complete main config rendered from templates/nginx.conf.j2
+    tls/chain-<id>.pem      0644   (only while TLS is on)
+    tls/key-<id>.pem        0600, owner root (only while TLS is on); tls/ is 0700, owner root
+`<id>` is a digest of the chain and key, so a new pair never overwrites the live one:
+nginx.conf names the pair, and renaming nginx.conf into place is the one commit point.
+Killed at any moment, the live config names either the old pair or the new one, both
+complete and matching; never a new chain with an old key.
+The config names the TLS files by *relative* paths (`tls/chain-<id>.pem`), which nginx
 resolves against the directory of the `-c` file. So a candidate set rendered into
 `layout.root/.candidate/` is byte-for-byte what goes live, `nginx -t -c
 .candidate/nginx.conf` checks exactly those bytes, and going live is one atomic
 `os.replace` per file (TLS files first, nginx.conf last).
 
 `Frontend.apply(site)`:
-  1. render the candidate contents in memory; compare with the live files;
+  1. render the candidate contents in memory; compare with the live files (bytes);
   2. nothing differs -> no write, no `nginx -t`, no reload; only start nginx if it is
      not running; return Applied(changed=False);
   3. otherwise write the candidates (temp file + fsync + rename, modes as above),
      run `nginx -t -c <candidate>`; on failure remove the candidates, leave the live
      files untouched and raise ConfigRejected(reason=<nginx's [emerg] line>);
-  4. swap with os.replace, remove stale TLS files when TLS goes off, fsync the dir,
-     reload (or start if not running); a failed reload raises ServiceFailed.
+  4. swap with os.replace, fsync the dirs, reload (or start if not running); a failed
+     reload raises ServiceFailed and `.reload-pending` makes the next apply retry it;
+  5. then delete TLS files the live config no longer names.
+Every apply, even one that changes nothing, also removes a leftover `.candidate/` (it
+holds a copy of the key) and puts the owner and modes above back on the live files
+(a few stat calls; a mode change needs no reload), logging a warning for each repair.
+An OSError while writing becomes WriteFailed (NoSpace for a full disk or quota): the
+live files are then still complete, old or new.
 `Frontend.served_tls()` returns the live TLS material (chain + key) or None, so a
 caller can keep serving the last good certificate.
 
@@ -33,15 +43,20 @@ dedicated unit `snap-store-proxy-frontend.service` (templates/*.service.j2), and
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
+import hashlib
 import ipaddress
+import logging
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -49,13 +64,14 @@ from typing import Protocol
 import jinja2
 from charmlibs import apt, systemd
 
+logger = logging.getLogger(__name__)
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 UNIT = "snap-store-proxy-frontend.service"
 DISTRO_UNIT = "nginx.service"
 
 CONFIG_NAME = "nginx.conf"
-CHAIN_NAME = "tls/chain.pem"
-KEY_NAME = "tls/key.pem"
+TLS_DIR = "tls"
 CANDIDATE_DIR = ".candidate"
 # Present from the swap until nginx has loaded the swapped files: a failed reload is retried.
 PENDING_NAME = ".reload-pending"
@@ -66,6 +82,7 @@ KEY_MODE = 0o600
 TLS_DIR_MODE = 0o700
 CANDIDATE_DIR_MODE = 0o700  # holds a copy of the key
 ROOT_DIR_MODE = 0o755
+OWNER_UID = 0  # nginx's master reads the key as root; nobody else may own it
 
 NGINX_TIMEOUT = 60  # seconds; `nginx -t` loads certificates, nothing slow
 RELOAD_SETTLE_SECONDS = 1.0  # nginx's master applies a reload within milliseconds
@@ -76,6 +93,9 @@ _NGINX_LOG_LINE = re.compile(
     r"^(?:nginx: |\d{4}/\d\d/\d\d \d\d:\d\d:\d\d )?\[(?P<level>\w+)\] (?:\d+#\d+: )?(?P<msg>.*)$"
 )
 _SEVERE_LEVELS = ("emerg", "alert", "crit")
+# What the rendered config names; the first match of each is the live pair.
+_SSL_CERTIFICATE = re.compile(r"^\s*ssl_certificate\s+(tls/[^;\s]+);", re.MULTILINE)
+_SSL_KEY = re.compile(r"^\s*ssl_certificate_key\s+(tls/[^;\s]+);", re.MULTILINE)
 
 
 class FrontendError(Exception):
@@ -104,6 +124,21 @@ class ServiceFailed(FrontendError):
     def __init__(self, message: str, reason: str | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class WriteFailed(FrontendError):
+    """A file could not be written (disk, permissions); each live file is still complete.
+
+    str() names the directory and the file; `path` is the file.
+    """
+
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class NoSpace(WriteFailed):
+    """The disk (or the quota) was full while writing; free space and apply again."""
 
 
 @dataclass(frozen=True)
@@ -282,6 +317,8 @@ def render_config(site: SiteConfig, layout: Layout) -> str:
             backend_port=site.backend_port,
             domain=site.domain,
             tls=site.tls is not None,
+            chain_file=_tls_names(site.tls)[0] if site.tls else None,
+            key_file=_tls_names(site.tls)[1] if site.tls else None,
             hsts_max_age=site.hsts_max_age,
             http_listen=_listen(site.listen_address, site.http_port),
             https_listen=_listen(site.listen_address, site.https_port),
@@ -290,16 +327,31 @@ def render_config(site: SiteConfig, layout: Layout) -> str:
     )
 
 
+def _tls_names(tls: TLSFiles) -> tuple[str, str]:
+    """Name the chain and key under the root by a digest: a new pair never overwrites the live one.
+
+    Nothing about the key can be read from the digest.
+    """
+    digest = hashlib.sha256(f"{tls.chain_pem}\0{tls.key_pem}".encode()).hexdigest()[:16]
+    return f"{TLS_DIR}/chain-{digest}.pem", f"{TLS_DIR}/key-{digest}.pem"
+
+
 def _render_files(site: SiteConfig, layout: Layout) -> tuple[_File, ...]:
     config = _File(CONFIG_NAME, render_config(site, layout).encode(), CONFIG_MODE)
     if site.tls is None:
         return (config,)
+    chain_name, key_name = _tls_names(site.tls)
     # TLS files first: the swap follows this order, so nginx.conf never names missing files.
     return (
-        _File(CHAIN_NAME, site.tls.chain_pem.encode(), CHAIN_MODE),
-        _File(KEY_NAME, site.tls.key_pem.encode(), KEY_MODE),
+        _File(chain_name, site.tls.chain_pem.encode(), CHAIN_MODE),
+        _File(key_name, site.tls.key_pem.encode(), KEY_MODE),
         config,
     )
+
+
+def desired_files(site: SiteConfig, layout: Layout) -> dict[str, bytes]:
+    """Every file `apply(site)` puts live, by name under the root, with its exact bytes."""
+    return {f.name: f.content for f in _render_files(site, layout)}
 
 
 def parse_nginx_error(text: str) -> str | None:
@@ -349,10 +401,22 @@ def write_atomically(path: Path, content: bytes, mode: int) -> None:
             tmp_file.write(content)
             tmp_file.flush()
             os.fsync(tmp_file.fileno())
-        os.replace(tmp, path)
+        _replace(Path(tmp), path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+# Every change the apply makes on disk goes through write_atomically, _replace, _unlink or
+# _fsync_dir: tests replace them to kill an apply at each step of the sequence.
+
+
+def _replace(src: Path, dst: Path) -> None:
+    os.replace(src, dst)
+
+
+def _unlink(path: Path) -> None:
+    path.unlink(missing_ok=True)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -364,16 +428,35 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _is_current(path: Path, wanted: _File) -> bool:
+    """Whether `path` is a regular file holding exactly the wanted bytes (modes: _secure)."""
     try:
-        return path.stat().st_mode & 0o7777 == wanted.mode and path.read_bytes() == wanted.content
-    except FileNotFoundError:
+        if not stat.S_ISREG(path.lstat().st_mode):  # a symlink or a directory is replaced
+            return False
+        return path.read_bytes() == wanted.content
+    except OSError:  # missing, unreadable: rewritten from the desired state
         return False
 
 
 def _make_tls_dir(base: Path) -> None:
-    tls_dir = base / "tls"
+    tls_dir = base / TLS_DIR
     tls_dir.mkdir(mode=TLS_DIR_MODE, exist_ok=True)
     tls_dir.chmod(TLS_DIR_MODE)
+
+
+def _secure(path: Path, mode: int, owner: int | None) -> None:
+    """Give `path` its mode (and owner); log a repair, never the content. Missing: skip."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        return  # not ours: the next apply replaces it (apply compares regular files only)
+    if owner is not None and st.st_uid != owner:
+        logger.warning("%s was owned by uid %d; set owner to uid %d", path, st.st_uid, owner)
+        os.chown(path, owner, -1)
+    if st.st_mode & 0o7777 != mode:
+        logger.warning("%s had mode %04o; set mode %04o", path, st.st_mode & 0o7777, mode)
+        path.chmod(mode)
 
 
 class Frontend:
@@ -387,50 +470,102 @@ class Frontend:
     def apply(self, site: SiteConfig) -> Applied:
         """Make nginx serve `site`; see the module docstring for the steps.
 
-        Raises ConfigRejected (live files untouched) or ServiceFailed.
+        Raises ConfigRejected (live files untouched), ServiceFailed, or WriteFailed
+        (NoSpace for a full disk; every live file still complete, old or new).
         """
-        self.layout.ensure_dirs()
         files = _render_files(site, self.layout)
-        stale = self._stale_tls_files(site)
+        try:
+            applied = self._apply(files)
+        except BaseException:
+            with contextlib.suppress(WriteFailed):  # the first failure is the one to report
+                self._secure_live(files)
+            raise
+        self._secure_live(files)
+        return applied
+
+    def _apply(self, files: tuple[_File, ...]) -> Applied:
+        with self._writing(self.layout.root):
+            self.layout.ensure_dirs()
+            if self.layout.candidate_dir.exists():  # leftover of a killed apply: a key copy
+                shutil.rmtree(self.layout.candidate_dir, ignore_errors=True)
         outdated = [f for f in files if not _is_current(self.layout.root / f.name, f)]
-        if not outdated and not stale and not self._pending.exists():
+        if not outdated and not self._pending.exists():
             if not self.service.is_running():
                 self.service.start()
+            self._remove(self._stale_tls_files(files))  # nginx runs the live config
             return Applied(changed=False)
         self._check_candidates(files)
         self._swap(outdated)
         self._load()
-        self._remove(stale)
+        self._remove(self._stale_tls_files(files))
         return Applied(changed=True)
 
     def served_tls(self) -> TLSFiles | None:
         """Return the live chain and key, or None when TLS is off."""
+        paths = self.live_tls_paths()
+        if paths is None:
+            return None
         try:
-            chain = (self.layout.root / CHAIN_NAME).read_text()
-            key = (self.layout.root / KEY_NAME).read_text()
+            return TLSFiles(chain_pem=paths[0].read_text(), key_pem=paths[1].read_text())
         except FileNotFoundError:
             return None
-        return TLSFiles(chain_pem=chain, key_pem=key)
+
+    def live_tls_paths(self) -> tuple[Path, Path] | None:
+        """Return the chain and key files the live config names; None when TLS is off.
+
+        With no readable live config (deleted by hand): the only pair on disk, if one.
+        """
+        root = self.layout.root
+        try:
+            config = self.layout.config_file.read_text(errors="replace")
+        except OSError:
+            chains = sorted((root / TLS_DIR).glob("chain-*.pem"))
+            if len(chains) != 1:
+                return None
+            key = chains[0].with_name(chains[0].name.replace("chain-", "key-", 1))
+            return (chains[0], key) if key.exists() else None
+        chain, key = _SSL_CERTIFICATE.search(config), _SSL_KEY.search(config)
+        if chain is None or key is None:
+            return None
+        return root / chain[1], root / key[1]
 
     @property
     def _pending(self) -> Path:
         return self.layout.root / PENDING_NAME
 
-    def _stale_tls_files(self, site: SiteConfig) -> list[Path]:
-        if site.tls is not None:
+    def _stale_tls_files(self, files: tuple[_File, ...]) -> list[Path]:
+        """TLS files the desired config does not name: an old pair, or all when TLS is off."""
+        tls_dir = self.layout.root / TLS_DIR
+        wanted = {self.layout.root / f.name for f in files}
+        try:
+            return sorted(p for p in tls_dir.iterdir() if p not in wanted)
+        except (FileNotFoundError, NotADirectoryError):
             return []
-        return [p for p in (self.layout.root / n for n in (CHAIN_NAME, KEY_NAME)) if p.exists()]
+
+    @contextlib.contextmanager
+    def _writing(self, path: Path) -> Iterator[None]:
+        """Turn an OSError while writing `path` into WriteFailed (NoSpace when the disk is full)."""
+        try:
+            yield
+        except OSError as e:
+            root = self.layout.root
+            name = path.relative_to(root) if path.is_relative_to(root) else path
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise NoSpace(f"no space left on {root} while writing {name}", path) from e
+            reason = e.strerror or str(e)
+            raise WriteFailed(f"cannot write {name} in {root}: {reason}", path) from e
 
     def _check_candidates(self, files: tuple[_File, ...]) -> None:
         """Write the whole set into .candidate/ and let `nginx -t` judge exactly those bytes."""
         candidate = self.layout.candidate_dir
-        shutil.rmtree(candidate, ignore_errors=True)  # leftovers of an interrupted apply
-        candidate.mkdir(mode=CANDIDATE_DIR_MODE)
-        for wanted in files:
-            if wanted.name.startswith("tls/"):
-                _make_tls_dir(candidate)
-            write_atomically(candidate / wanted.name, wanted.content, wanted.mode)
         try:
+            with self._writing(candidate):
+                candidate.mkdir(mode=CANDIDATE_DIR_MODE)
+            for wanted in files:
+                with self._writing(candidate / wanted.name):
+                    if wanted.name.startswith(f"{TLS_DIR}/"):
+                        _make_tls_dir(candidate)
+                    write_atomically(candidate / wanted.name, wanted.content, wanted.mode)
             self._nginx_test(candidate / CONFIG_NAME)
         except BaseException:
             shutil.rmtree(candidate, ignore_errors=True)
@@ -453,32 +588,52 @@ class Frontend:
     def _swap(self, outdated: list[_File]) -> None:
         """Move checked candidates live, TLS files first and nginx.conf last (list order)."""
         root, candidate = self.layout.root, self.layout.candidate_dir
-        write_atomically(self._pending, b"", 0o600)
-        if any(f.name.startswith("tls/") for f in outdated):
-            _make_tls_dir(root)
-        for wanted in outdated:
-            os.replace(candidate / wanted.name, root / wanted.name)
-        for directory in {(root / f.name).parent for f in outdated}:
-            _fsync_dir(directory)
-        shutil.rmtree(candidate, ignore_errors=True)
+        try:
+            with self._writing(self._pending):
+                write_atomically(self._pending, b"", 0o600)
+            with self._writing(root / TLS_DIR):
+                if any(f.name.startswith(f"{TLS_DIR}/") for f in outdated):
+                    _make_tls_dir(root)
+            for wanted in outdated:
+                with self._writing(root / wanted.name):
+                    _replace(candidate / wanted.name, root / wanted.name)
+            for directory in sorted({(root / f.name).parent for f in outdated}):
+                with self._writing(directory):
+                    _fsync_dir(directory)
+        finally:
+            shutil.rmtree(candidate, ignore_errors=True)  # never leave the key's copy behind
 
     def _load(self) -> None:
         if self.service.is_running():
             self.service.reload()
         else:
             self.service.start()
-        self._pending.unlink()
-        _fsync_dir(self.layout.root)
+        with self._writing(self._pending):
+            _unlink(self._pending)
+            _fsync_dir(self.layout.root)
 
     def _remove(self, stale: list[Path]) -> None:
-        """Delete TLS files only now that nginx runs a config that no longer names them."""
-        for path in stale:
-            path.unlink(missing_ok=True)
-        tls_dir = self.layout.root / "tls"
-        if stale and tls_dir.is_dir() and not any(tls_dir.iterdir()):
-            tls_dir.rmdir()
-        if stale:
-            _fsync_dir(self.layout.root)
+        """Delete TLS files only once nginx runs a config that no longer names them."""
+        if not stale:
+            return
+        tls_dir = self.layout.root / TLS_DIR
+        with self._writing(tls_dir):
+            for path in stale:
+                _unlink(path)
+            _fsync_dir(tls_dir)
+            if not any(tls_dir.iterdir()):
+                tls_dir.rmdir()
+                _fsync_dir(self.layout.root)
+
+    def _secure_live(self, files: tuple[_File, ...]) -> None:
+        """Put back the owner and modes of the live files: a few stat calls, no reload needed."""
+        root = self.layout.root
+        with self._writing(root):
+            if (root / TLS_DIR).is_dir():
+                _secure(root / TLS_DIR, TLS_DIR_MODE, OWNER_UID)
+            for wanted in files:
+                owner = OWNER_UID if wanted.mode == KEY_MODE else None
+                _secure(root / wanted.name, wanted.mode, owner)
 
 
 # --- production service: systemd on the machine (not exercised by the workload tests) ---

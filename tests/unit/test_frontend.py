@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import errno
+import os
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,11 @@ import frontend
 from frontend import Layout, SiteConfig, TLSFiles
 
 TLS = TLSFiles(chain_pem="CHAIN\n", key_pem="KEY\n")
+CHAIN_FILE, KEY_FILE = (
+    name
+    for name in frontend.desired_files(SiteConfig("x.example", 1, TLS), Layout.production())
+    if name.startswith("tls/")
+)
 
 
 def site(**changes: object) -> SiteConfig:
@@ -115,8 +122,8 @@ def test_tls_config_uses_relative_tls_paths_intermediate_profile_and_redirect(la
     for line in (
         "listen 443 ssl http2 default_server;",
         "listen 80 default_server;",
-        "ssl_certificate tls/chain.pem;",
-        "ssl_certificate_key tls/key.pem;",
+        f"ssl_certificate {CHAIN_FILE};",
+        f"ssl_certificate_key {KEY_FILE};",
         "ssl_protocols TLSv1.2 TLSv1.3;",
         "ssl_session_tickets off;",
         "proxy_set_header X-Forwarded-Proto $scheme;",
@@ -186,8 +193,8 @@ def test_first_apply_writes_files_with_modes_and_starts(layout: Layout):
 
     assert applied.changed
     assert service.calls == ["start"]
-    assert (layout.root / "tls/chain.pem").read_text() == "CHAIN\n"
-    assert (layout.root / "tls/key.pem").stat().st_mode & 0o777 == 0o600
+    assert (layout.root / CHAIN_FILE).read_text() == "CHAIN\n"
+    assert (layout.root / KEY_FILE).stat().st_mode & 0o777 == 0o600
     assert not layout.candidate_dir.exists()
     assert not (layout.root / frontend.PENDING_NAME).exists()
 
@@ -229,7 +236,7 @@ def test_tls_files_are_removed_only_after_the_reload(layout: Layout):
 
     front.apply(site())
 
-    assert service.tls_files_at_reload == ["chain.pem", "key.pem"]
+    assert service.tls_files_at_reload == sorted(Path(n).name for n in (CHAIN_FILE, KEY_FILE))
     assert not (layout.root / "tls").exists()
     assert front.served_tls() is None
 
@@ -409,3 +416,145 @@ def test_install_nginx_failure_is_a_frontend_error(monkeypatch, systemctl):
         frontend.FrontendError, match="cannot install nginx: Failed to install packages: nginx"
     ):
         frontend.install_nginx()
+
+
+# --- key hygiene, leftovers and write errors ------------------------------------------------
+
+
+def applied_front(layout: Layout, service: RecordingService) -> frontend.Frontend:
+    """A front end that has applied site(tls=TLS) once, nginx running."""
+    front = frontend.Frontend(layout, service, nginx="true")
+    front.apply(site(tls=TLS))
+    service.calls.clear()
+    return front
+
+
+def test_key_loosened_by_hand_is_set_back_to_0600_with_a_warning_and_no_reload(
+    layout: Layout, caplog: pytest.LogCaptureFixture
+):
+    service = RecordingService(layout, running=True)
+    front = applied_front(layout, service)
+    key = layout.root / KEY_FILE
+    key.chmod(0o644)
+
+    applied = front.apply(site(tls=TLS))
+
+    assert applied == frontend.Applied(changed=False)
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert service.calls == []
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [f"{key} had mode 0644; set mode 0600"]
+    assert "KEY" not in caplog.text
+
+
+def test_tls_dir_loosened_by_hand_is_set_back_to_0700(
+    layout: Layout, caplog: pytest.LogCaptureFixture
+):
+    front = applied_front(layout, RecordingService(layout, running=True))
+    (layout.root / "tls").chmod(0o755)
+
+    front.apply(site(tls=TLS))
+
+    assert (layout.root / "tls").stat().st_mode & 0o777 == 0o700
+    assert f"{layout.root / 'tls'} had mode 0755; set mode 0700" in caplog.text
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+def test_key_owned_by_another_user_is_given_back_to_root(
+    layout: Layout, caplog: pytest.LogCaptureFixture
+):
+    front = applied_front(layout, RecordingService(layout, running=True))
+    key = layout.root / KEY_FILE
+    os.chown(key, 65534, -1)
+
+    front.apply(site(tls=TLS))
+
+    assert key.stat().st_uid == 0
+    assert f"{key} was owned by uid 65534; set owner to uid 0" in caplog.text
+
+
+def test_modes_are_secured_even_when_the_apply_fails(layout: Layout):
+    service = RecordingService(layout, running=True)
+    front = applied_front(layout, service)
+    (layout.root / KEY_FILE).chmod(0o640)
+    service.fail_reload = True
+
+    with pytest.raises(frontend.ServiceFailed):
+        front.apply(site(tls=TLS, hsts_max_age=5))
+
+    assert (layout.root / KEY_FILE).stat().st_mode & 0o777 == 0o600
+
+
+def test_candidate_left_by_a_killed_apply_is_removed_by_a_no_op_apply(layout: Layout):
+    service = RecordingService(layout, running=True)
+    front = applied_front(layout, service)
+    (layout.candidate_dir / "tls").mkdir(parents=True)
+    (layout.candidate_dir / KEY_FILE).write_text("KEY\n")
+
+    applied = front.apply(site(tls=TLS))
+
+    assert applied == frontend.Applied(changed=False)
+    assert not layout.candidate_dir.exists()
+    assert service.calls == []
+
+
+def test_candidate_is_removed_when_the_swap_fails(layout: Layout, monkeypatch):
+    front = applied_front(layout, RecordingService(layout, running=True))
+
+    def failing_replace(src: Path, dst: Path) -> None:
+        if dst == layout.config_file and src.parent == layout.candidate_dir:
+            raise PermissionError(13, "Permission denied")
+        os.replace(src, dst)
+
+    monkeypatch.setattr(frontend, "_replace", failing_replace)
+
+    with pytest.raises(frontend.WriteFailed, match=r"^cannot write nginx\.conf in "):
+        front.apply(site(tls=TLSFiles("CHAIN2\n", "KEY2\n")))
+
+    assert not layout.candidate_dir.exists()
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT])
+def test_full_disk_while_writing_is_no_space_naming_the_dir_and_live_files_stay(
+    layout: Layout, monkeypatch, code: int
+):
+    front = applied_front(layout, RecordingService(layout, running=True))
+    before = {p: p.read_bytes() for p in layout.root.rglob("*") if p.is_file()}
+
+    def full_disk(path: Path, content: bytes, mode: int) -> None:
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(frontend, "write_atomically", full_disk)
+
+    with pytest.raises(frontend.NoSpace) as failure:
+        front.apply(site(tls=TLSFiles("CHAIN2\n", "KEY2\n")))
+
+    assert str(failure.value).startswith(f"no space left on {layout.root} while writing ")
+    assert isinstance(failure.value, frontend.FrontendError)
+    assert {p: p.read_bytes() for p in layout.root.rglob("*") if p.is_file()} == before
+    assert not layout.candidate_dir.exists()
+
+
+def test_new_pair_goes_live_beside_the_old_one_and_the_old_is_deleted_after_reload(
+    layout: Layout,
+):
+    service = RecordingService(layout, running=True)
+    front = applied_front(layout, service)
+    renewed = TLSFiles("CHAIN2\n", "KEY2\n")
+
+    front.apply(site(tls=renewed))
+
+    names = frontend.desired_files(site(tls=renewed), layout)
+    new_files = sorted(Path(n).name for n in names if n.startswith("tls/"))
+    assert sorted(service.tls_files_at_reload) == sorted(
+        [*new_files, Path(CHAIN_FILE).name, Path(KEY_FILE).name]
+    )
+    assert sorted(p.name for p in (layout.root / "tls").iterdir()) == new_files
+    assert front.served_tls() == renewed
+
+
+def test_served_tls_without_a_live_config_is_the_only_pair_on_disk(layout: Layout):
+    front = applied_front(layout, RecordingService(layout, running=True))
+    layout.config_file.unlink()
+
+    assert front.served_tls() == TLS

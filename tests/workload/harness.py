@@ -42,7 +42,7 @@ def alive(pid: int) -> bool:
     """True for a live process; a zombie nobody reaped counts as gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, or going while read
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
@@ -100,9 +100,20 @@ class FakeService:
         mark = self.error_log.mark()
         config = str(self.layout.config_file)
         subprocess.run([self.nginx, "-c", config, "-s", "reload"], check=True, capture_output=True)
-        if not wait_until(lambda: bool(children(master) - old_workers)):
+        # New workers mean the reload took; an error logged since the mark means it did not.
+        if (
+            not wait_until(
+                lambda: (
+                    bool(children(master) - old_workers) or bool(self.error_log.error_since(mark))
+                )
+            )
+            or not children(master) - old_workers
+        ):
             reason = self.error_log.error_since(mark)
             raise frontend.ServiceFailed(f"nginx reload failed: {reason}", reason=reason)
+        # Old workers finish their requests, then close their copies of the listeners: until
+        # then they may answer a new connection, or hold a port the next config drops.
+        wait_until(lambda: not any(map(alive, old_workers)))
 
     def stop(self) -> None:
         """Graceful stop (SIGQUIT), as systemd's KillSignal; SIGKILL the group if it lingers."""
@@ -115,6 +126,17 @@ class FakeService:
             for leftover in (pid, *workers):
                 if alive(leftover):
                     os.kill(leftover, signal.SIGKILL)
+
+    def kill(self) -> None:
+        """SIGKILL the master and its workers at once, as an OOM killer or a crash would."""
+        pid = self.master_pid()
+        if pid is None or not alive(pid):
+            return
+        victims = (pid, *children(pid))
+        for victim in victims:
+            os.kill(victim, signal.SIGKILL)
+        if not wait_until(lambda: not any(map(alive, victims))):
+            raise AssertionError(f"nginx processes {victims} survived SIGKILL")
 
 
 class _StoreHandler(BaseHTTPRequestHandler):

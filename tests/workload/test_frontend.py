@@ -12,10 +12,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 
 import frontend
-from tests.pki import Chain, chain_for, ec_key, renew
+from tests.pki import Chain, chain_for, renew
 from tests.workload.clients import (
     DOMAIN,
     TIMEOUT,
@@ -29,37 +28,17 @@ from tests.workload.clients import (
 )
 from tests.workload.conftest import Ports
 from tests.workload.harness import FakeService, alive, children, wait_until
+from tests.workload.helpers import (
+    live_files,
+    mismatched_key_pem,
+    snapshot,
+    tls_files,
+    with_tls,
+)
 
 pytestmark = pytest.mark.workload
 
 MB = 1024 * 1024
-
-
-def tls_files(chain: Chain) -> frontend.TLSFiles:
-    return frontend.TLSFiles(chain_pem=chain.fullchain_pem, key_pem=chain.leaf.key_pem())
-
-
-def with_tls(site: frontend.SiteConfig, chain: Chain, **changes: object) -> frontend.SiteConfig:
-    return dataclasses.replace(site, tls=tls_files(chain), **changes)  # type: ignore[arg-type]
-
-
-def snapshot(root: Path) -> dict[str, tuple[int, int, int, bytes]]:
-    """Every path under root with inode, mtime, mode and bytes: any write shows up."""
-    found = {}
-    for path in sorted([root, *root.rglob("*")]):
-        st = path.lstat()
-        content = path.read_bytes() if path.is_file() else b""
-        found[str(path.relative_to(root))] = (st.st_ino, st.st_mtime_ns, st.st_mode, content)
-    return found
-
-
-def live_files(root: Path) -> dict[str, tuple[int, int, bytes]]:
-    """The files nginx reads, with inode, mode and bytes (the root's own mtime may move)."""
-    return {
-        name: (ino, mode, content)
-        for name, (ino, _, mode, content) in snapshot(root).items()
-        if (root / name).is_file()
-    }
 
 
 @pytest.fixture
@@ -193,18 +172,6 @@ def test_mismatched_key_is_rejected_and_previous_certificate_kept(
     assert served_leaf(ports.https, tls_context(chain.root.cert_pem)) == chain.leaf.cert
 
 
-def mismatched_key_pem() -> str:
-    return (
-        ec_key()
-        .private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        .decode()
-    )
-
-
 def test_rotation_under_load_loses_no_request(front, site, ports: Ports, chain: Chain):
     front.apply(with_tls(site, chain))
     new = renew(chain)
@@ -260,9 +227,13 @@ def test_modes_key_0600_tls_dir_0700_chain_0644_root_not_world_writable(
     def mode(path: Path) -> int:
         return path.stat().st_mode & 0o777
 
-    assert mode(layout.root / "tls" / "key.pem") == 0o600
+    paths = front.live_tls_paths()
+    assert paths is not None
+    chain_file, key_file = paths
+    assert mode(key_file) == 0o600
+    assert key_file.stat().st_uid == 0
     assert mode(layout.root / "tls") == 0o700
-    assert mode(layout.root / "tls" / "chain.pem") == 0o644
+    assert mode(chain_file) == 0o644
     assert mode(layout.root) & 0o002 == 0
     assert mode(layout.config_file) == 0o644
     assert not layout.candidate_dir.exists()
