@@ -149,16 +149,31 @@ class _StoreHandler(BaseHTTPRequestHandler):
             self._send_json({"path": self.path, "headers": list(self.headers.items())})
         elif url.path == "/download":
             self._stream(int(parse_qs(url.query)["size"][0]))
+        elif url.path == "/_status/check":
+            self._send(b"OK", "text/plain")
+        elif url.path == "/v2/auth/store/assertions":
+            self._send(self._store_assertion(), "application/x.ubuntu.assertion")
         else:
             self._send_json({"path": self.path})
 
-    def _send_json(self, payload: object) -> None:
-        body = json.dumps(payload).encode()
+    def _store_assertion(self) -> bytes:
+        """Name the URL devices should use, as the proxy does.
+
+        It builds it from Host and, since it trusts the front end, X-Forwarded-Proto.
+        """
+        scheme = self.headers.get("X-Forwarded-Proto", "http")
+        url = f"{scheme}://{self.headers['Host']}"
+        return f"type: store\nstore: STORE-ID-1\nurl: {url}\n\nSIGNATURE\n".encode()
+
+    def _send(self, body: bytes, content_type: str) -> None:
         self.send_response(200)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    def _send_json(self, payload: object) -> None:
+        self._send(json.dumps(payload).encode(), "application/json")
 
     def _stream(self, size: int) -> None:
         """Send `size` bytes a chunk at a time: memory stays flat whatever the size."""
