@@ -20,6 +20,7 @@ from frontend import (
     Frontend,
     FrontendError,
     Layout,
+    NoSpace,
     SiteConfig,
     SystemdService,
     TLSFiles,
@@ -238,6 +239,9 @@ class SnapStoreProxyCharm(ops.CharmBase):
         except ConfigRejected as e:
             kept = "the last good configuration still serves"
             return ops.BlockedStatus(f"nginx rejected the configuration: {e}; {kept}")
+        except NoSpace as e:
+            fix = f"free disk space on {self.unit.name}; update-status retries"
+            return ops.BlockedStatus(f"{e}: {fix}; the last good configuration still serves")
         except FrontendError as e:
             if "Address already in use" in str(e):
                 return ops.WaitingStatus(f"a port is still taken ({e}); update-status retries")

@@ -16,6 +16,7 @@ from ops import testing
 import certificates
 from certificate_source import IMPORTED_LABEL
 from charm import SnapStoreProxyCharm
+from frontend import NoSpace
 from tests.fakes import snap_proxy
 from tests.pki import NOW, chain_for, issue
 from tests.unit.conftest import Machine, database
@@ -191,6 +192,24 @@ def test_removing_the_unit_stops_and_disables_the_front_end(ctx, machine: Machin
 
     assert machine.frontend.stopped
     assert machine.frontend.applies == []
+
+
+def test_full_disk_blocks_asking_for_space(ctx, machine: Machine, monkeypatch):
+    def full(site):
+        raise NoSpace(
+            "no space left on /etc/snap-store-proxy-frontend while writing nginx.conf",
+            Path("nginx.conf"),
+        )
+
+    monkeypatch.setattr(machine.frontend, "apply", full)
+
+    out = ctx.run(ctx.on.config_changed(), configured())
+
+    assert out.unit_status == testing.BlockedStatus(
+        "no space left on /etc/snap-store-proxy-frontend while writing nginx.conf: "
+        f"free disk space on {APP}/0; update-status retries; "
+        "the last good configuration still serves"
+    )
 
 
 def test_port_80_briefly_taken_waits_instead_of_failing_the_hook(ctx, machine: Machine):
