@@ -9,11 +9,14 @@ message says what is wrong and how to fix it, and never contains key material.
   `chain` may add more intermediates. Certificates are deduplicated, ordered leaf
   first, then each intermediate signing the one before; a self-signed root is
   dropped (never served). Checks, each a precise CertificateError:
-  not PEM/base64; no certificate; no key / more than one key; encrypted key (say how
-  to decrypt: `openssl pkey -in key.pem -out key-decrypted.pem`); key type not
+  not PEM/base64 (DER is named, with the command that converts it); no certificate;
+  no key / more than one key; encrypted key (say how to decrypt:
+  `openssl pkey -in key.pem -out key-decrypted.pem`); key type not
   RSA>=2048 or ECDSA P-256/P-384 (PKCS#1, PKCS#8, SEC1 PEM accepted); key does not
   match leaf; leaf is a CA; more than one leaf; chain does not link (an intermediate
-  not signing the previous certificate, a missing link, an unrelated intermediate).
+  not signing the previous certificate, a missing link, an unrelated intermediate);
+  leaf or intermediate signed with SHA-1 or MD5, which TLS clients refuse (a root's own
+  self-signature is never checked by clients, so a SHA-1 root is accepted and dropped).
 - `check_for_domain(certified, domain, now)`: leaf expired / not yet valid (give the
   dates), leaf does not cover `domain` (list the names it covers).
 - `covers(info, domain)`: SAN DNS names with single-label wildcards; subject CN only
@@ -34,7 +37,16 @@ from typing import ParamSpec, TypeVar
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
+from cryptography.hazmat.primitives.asymmetric import (
+    dsa,
+    ec,
+    ed448,
+    ed25519,
+    padding,
+    rsa,
+    x448,
+    x25519,
+)
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
@@ -59,6 +71,10 @@ _OTHER_KEY_KINDS: tuple[tuple[type, str], ...] = (
 _PEM_MARKER = re.compile(r"-----(BEGIN|END) ([A-Z0-9 ]{1,64})-----")
 _DECRYPT_HINT = "decrypt it with `openssl pkey -in key.pem -out key-decrypted.pem`"
 _KEY_ADVICE = "use an RSA key of at least 2048 bits or an ECDSA P-256 or P-384 key"
+# Signature hashes TLS clients refuse in a served certificate (collisions are practical).
+_WEAK_HASHES = {"sha1": "SHA-1", "md5": "MD5"}
+# DER starts with an ASN.1 SEQUENCE tag; certificates and keys are longer than 127 bytes.
+_DER_PREFIXES = (b"\x30\x82", b"\x30\x81", b"\x30\x83")
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -159,9 +175,12 @@ def load(certificate: str, key: str, chain: str = "") -> CertifiedKey:
     unique = list(dict.fromkeys(certs))  # Certificate equality is DER equality
     leaf = _pick_leaf(unique, private_key)
     _check_key_matches(leaf, private_key)
+    _check_signature_hash(leaf)
     roots = [cert for cert in unique if _is_ca(cert) and _is_self_signed(cert)]
     intermediates = [cert for cert in unique if cert is not leaf and cert not in roots]
     served = _order_chain(leaf, intermediates, roots)
+    for intermediate in served[1:]:
+        _check_signature_hash(intermediate)
     return CertifiedKey(
         chain_pem="".join(_pem_of(cert) for cert in served),
         key_pem=_pkcs8_pem(private_key),
@@ -274,6 +293,12 @@ def _pem_text(value: str, field_name: str) -> str:
         return text
     decoded = _base64_text(text)
     if decoded is None or not _PEM_MARKER.search(decoded):
+        if _looks_like_der(text):
+            raise CertificateError(
+                f"the {field_name} field holds DER (binary), not PEM; convert it with "
+                "`openssl x509 -inform DER -in cert.der -out cert.pem` (a key: "
+                "`openssl pkey -inform DER -in key.der -out key.pem`) and pass the PEM text"
+            )
         raise CertificateError(
             f"the {field_name} field is neither PEM nor base64 of PEM; pass the file's text, "
             "which starts with -----BEGIN ...-----, or its base64 (`base64 -w0 file.pem`)"
@@ -299,6 +324,22 @@ def _base64_text(text: str) -> str | None:
         return base64.b64decode("".join(text.split()), validate=True).decode("utf-8")
     except ValueError:  # binascii.Error, non-ASCII input and UnicodeDecodeError all are
         return None
+
+
+def _looks_like_der(text: str) -> bool:
+    """Whether `text` is DER: as pasted (bytes read as Latin-1 or surrogateescape) or base64."""
+    try:
+        raw = text.encode("latin-1")
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a surrogate that no decoding of bytes makes
+            raw = b""
+    try:
+        decoded = base64.b64decode("".join(text.split()), validate=True)
+    except ValueError:
+        decoded = b""
+    return raw.startswith(_DER_PREFIXES) or decoded.startswith(_DER_PREFIXES)
 
 
 def _pem_blocks(text: str, field_name: str) -> list[_PemBlock]:
@@ -474,11 +515,60 @@ def _unlinked(
 
 
 def _signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    if cert.issuer != issuer.subject:
+        return False
     try:
         cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+    except ValueError:  # cryptography refuses to verify SHA-1 and MD5 signatures
+        return _weak_signature_verifies(cert, issuer)
+    except (TypeError, InvalidSignature, UnsupportedAlgorithm):
         return False
     return True
+
+
+def _weak_signature_verifies(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Verify a SHA-1 or MD5 signature, so such a certificate is placed and then named.
+
+    Placing it matters: a root self-signed with SHA-1 is still a root (clients never
+    check a root's own signature), and a SHA-1 intermediate deserves "signed with
+    SHA-1", not "the chain does not link".
+    """
+    try:
+        algorithm = cert.signature_hash_algorithm
+        public_key = issuer.public_key()
+        if algorithm is None or algorithm.name not in _WEAK_HASHES:
+            return False
+        scheme = cert.signature_algorithm_parameters
+        if isinstance(public_key, rsa.RSAPublicKey):
+            if not isinstance(scheme, (padding.PKCS1v15, padding.PSS)):
+                return False
+            public_key.verify(cert.signature, cert.tbs_certificate_bytes, scheme, algorithm)
+            return True
+        if isinstance(public_key, ec.EllipticCurvePublicKey):
+            public_key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(algorithm))
+            return True
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        pass
+    return False
+
+
+def _check_signature_hash(cert: x509.Certificate) -> None:
+    """Refuse a served certificate whose signature TLS clients reject."""
+    subject = cert.subject.rfc4514_string()
+    try:
+        algorithm = cert.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        raise CertificateError(
+            f"the certificate {subject} is signed with an unsupported algorithm "
+            f"({cert.signature_algorithm_oid.dotted_string}); reissue it with a SHA-256 "
+            "signature"
+        ) from None
+    if algorithm is not None and algorithm.name in _WEAK_HASHES:
+        raise CertificateError(
+            f"the certificate {subject} is signed with {_WEAK_HASHES[algorithm.name]}, "
+            "which TLS clients reject; reissue it with a SHA-256 signature "
+            "(e.g. `openssl x509 -req -sha256 ...`)"
+        )
 
 
 def _is_self_signed(cert: x509.Certificate) -> bool:

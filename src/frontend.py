@@ -174,6 +174,8 @@ class SiteConfig:
             )
         if self.tls is not None and self.http_port == self.https_port:
             raise ValueError(f"http_port and https_port must differ, both are {self.http_port}")
+        if self.tls is not None and not (self.tls.chain_pem + self.tls.key_pem).isascii():
+            raise ValueError("tls must hold ASCII PEM text")  # PEM is ASCII by definition
         _check_listen_address(self.listen_address)
 
 

@@ -38,9 +38,11 @@ def parse_domain(value: object) -> str:
         raise InvalidConfig("domain", "set the domain", "<fqdn>")
     domain = value.strip().lower().removesuffix(".")
     labels = domain.split(".")
-    # An all-digit last label would make an IP address, which is not a domain.
+    # An all-digit last label would make an IP address, which is not a domain. Non-ASCII
+    # is refused before lower(): the KELVIN SIGN would otherwise become an ASCII "k".
     if (
-        len(domain) > 253
+        not value.strip().isascii()
+        or len(domain) > 253
         or not all(_LABEL.fullmatch(label) for label in labels)
         or labels[-1].isdigit()
     ):
