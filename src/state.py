@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from store import SERVICE_PORTS
+
 # RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens.
 _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _CHANNEL = re.compile(
@@ -64,6 +66,11 @@ class CharmConfig:
         object.__setattr__(self, "domain", parse_domain(self.domain))
         _check_int("hsts-max-age", self.hsts_max_age, 0, _MAX_HSTS)
         _check_int("internal-port", self.internal_port, 1024, 65535)
+        if self.internal_port in SERVICE_PORTS:
+            taken = ", ".join(map(str, sorted(SERVICE_PORTS)))
+            raise InvalidConfig(
+                "internal-port", f"internal-port must not be one of the proxy's ({taken})", "8080"
+            )
         if not isinstance(self.channel, str) or not _CHANNEL.fullmatch(self.channel):
             raise InvalidConfig(
                 "channel", f"channel {self.channel!r} is not a snap channel", "stable"

@@ -32,6 +32,12 @@ logger = logging.getLogger(__name__)
 
 SNAP = "snap-store-proxy"
 CLI = "snap-proxy"
+LOOPBACK = "127.0.0.1"
+# Ports the proxy's own services listen on (its configuration reference): the internal
+# HTTP port must not take one of them.
+SERVICE_PORTS = frozenset({5000, 8000, 8001, 8002, 8005, 8006, 8007, 8010, 8011, 8013, 11211})
+# How `snap-proxy config <key>` may print a key that has no value.
+_UNSET = ("", "None", "null")
 
 # Generous: setting config makes snap-proxy restart its services, but a hung CLI
 # must still not hang the hook forever.
@@ -54,8 +60,13 @@ class StoreSettings:
         """Map the settings to `snap-proxy config` keys and string values."""
         config = {
             "proxy.domain": self.domain,
+            # Plain HTTP on loopback only: the front end is the one way in.
+            "proxy.ipaddress": LOOPBACK,
             "proxy.port.http": str(self.internal_port),
             "proxy.trust-forwarded-proto": "true",
+            # The snap's own TLS would bind :443, which is the front end's.
+            "proxy.tls.cert": "",
+            "proxy.tls.key": "",
         }
         if self.db_connection is not None:  # None: leave whatever is set alone
             config["proxy.db.connection"] = self.db_connection
@@ -201,7 +212,7 @@ class Store:
     def configure(self, settings: StoreSettings) -> tuple[str, ...]:
         """Bring snap-proxy config to settings; return the keys that had to change, sorted."""
         wanted = settings.as_snap_proxy_config()
-        changes = {key: value for key, value in wanted.items() if self.get(key) != value}
+        changes = {key: value for key, value in wanted.items() if not _same(self.get(key), value)}
         if changes:
             self.set(changes)
         return tuple(sorted(changes))
@@ -238,6 +249,10 @@ class Store:
         if result.returncode != 0:
             raise StoreError(f"{failed}: {_last_line(result.stderr, result.returncode)}")
         return result.stdout
+
+
+def _same(current: str, wanted: str) -> bool:
+    return current == wanted or (wanted in _UNSET and current in _UNSET)
 
 
 def _last_line(stderr: str | None, returncode: int) -> str:

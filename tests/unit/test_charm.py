@@ -113,6 +113,7 @@ def test_snap_is_moved_to_its_internal_port_behind_the_front_end(ctx, machine: M
 
     assert machine.snap_proxy_config() == {
         "proxy.domain": DOMAIN,
+        "proxy.ipaddress": "127.0.0.1",
         "proxy.port.http": "8181",
         "proxy.trust-forwarded-proto": "true",
         "proxy.db.connection": "postgresql://snapproxy:p%40ss%2Fw%3Ard%25@10.0.0.5:5432/snapproxy-db",

@@ -76,6 +76,8 @@ def test_defaults_need_no_change_beyond_the_domain():
         ("hsts_max_age", True),
         ("hsts_max_age", "31536000"),
         ("internal_port", 80),
+        ("internal_port", 8000),  # the proxy's own snapdevicegw
+        ("internal_port", 11211),  # the proxy's own memcached
         ("internal_port", 70000),
         ("channel", "stable; rm -rf /"),
         ("channel", "latest/nightly"),

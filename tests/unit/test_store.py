@@ -25,8 +25,9 @@ from store import (
 )
 from tests.fakes import snap_proxy as fake
 
-SETTINGS = StoreSettings(domain="snaps.example.com", internal_port=8000)
-ALL_KEYS = ("proxy.domain", "proxy.port.http", "proxy.trust-forwarded-proto")
+SETTINGS = StoreSettings(domain="snaps.example.com", internal_port=8080)
+# A fresh snap has no TLS keys of its own, so those two need no setting.
+ALL_KEYS = ("proxy.domain", "proxy.ipaddress", "proxy.port.http", "proxy.trust-forwarded-proto")
 
 
 @pytest.fixture
@@ -54,11 +55,44 @@ def test_first_configure_sets_all_keys_in_one_call(store: Store, state: Path):
         [
             "config",
             "proxy.domain=snaps.example.com",
-            "proxy.port.http=8000",
+            "proxy.ipaddress=127.0.0.1",
+            "proxy.port.http=8080",
             "proxy.trust-forwarded-proto=true",
         ]
     ]
-    assert fake.read_state(state)["config"] == SETTINGS.as_snap_proxy_config()
+
+
+def test_the_snaps_own_tls_is_cleared_so_it_never_binds_443(store: Store, state: Path):
+    # Given someone ran `snap-proxy import-certificate` on the unit
+    store.configure(SETTINGS)
+    fake.write_state(
+        state,
+        {
+            **fake.read_state(state),
+            "config": {
+                **fake.read_state(state)["config"],
+                "proxy.tls.cert": "CERT",
+                "proxy.tls.key": "KEY",
+            },
+        },
+    )
+    # When
+    changed = store.configure(SETTINGS)
+    # Then
+    assert changed == ("proxy.tls.cert", "proxy.tls.key")
+    assert fake.set_calls(state)[-1] == ["config", "proxy.tls.cert=", "proxy.tls.key="]
+
+
+def test_a_key_printed_as_none_counts_as_unset(store: Store, state: Path):
+    # Given the CLI prints None for keys without a value
+    store.configure(SETTINGS)
+    state_now = fake.read_state(state)
+    state_now["config"].update({"proxy.tls.cert": "None", "proxy.tls.key": "None"})
+    fake.write_state(state, state_now)
+    # When
+    changed = store.configure(SETTINGS)
+    # Then
+    assert changed == ()
 
 
 def test_configure_with_unchanged_settings_only_reads(store: Store, state: Path):
@@ -77,7 +111,7 @@ def test_domain_change_sets_only_the_domain(store: Store, state: Path):
     # Given
     store.configure(SETTINGS)
     # When
-    changed = store.configure(StoreSettings(domain="other.example.com", internal_port=8000))
+    changed = store.configure(StoreSettings(domain="other.example.com", internal_port=8080))
     # Then
     assert changed == ("proxy.domain",)
     assert fake.set_calls(state)[-1] == ["config", "proxy.domain=other.example.com"]
