@@ -11,7 +11,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
+
+import pytest
 
 
 def _load_hypothesis_profile() -> None:
@@ -45,3 +49,14 @@ def _load_hypothesis_profile() -> None:
 
 
 _load_hypothesis_profile()
+
+
+@pytest.fixture
+def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """Every log record at DEBUG and up, from every logger, for the leak tests."""
+    from tests.leaks import debug_logs_everywhere
+
+    yield debug_logs_everywhere(caplog)
+    for logger in logging.root.manager.loggerDict.values():
+        if isinstance(logger, logging.Logger) and caplog.handler in logger.handlers:
+            logger.removeHandler(caplog.handler)

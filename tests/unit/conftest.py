@@ -17,6 +17,7 @@ from typing import ClassVar
 
 import ops
 import pytest
+import yaml
 from charmlibs import snap
 from dpcharmlibs.interfaces import (
     RequirerCommonModel,
@@ -29,8 +30,11 @@ from ops import testing
 import charm
 import database as database_module
 import store
+from charm import SnapStoreProxyCharm
 from frontend import Applied, ConfigRejected, ServiceFailed, SiteConfig, TLSFiles
 from tests.fakes import snap_proxy
+
+ROOT = Path(__file__).parents[2]
 
 
 @dataclass
@@ -125,6 +129,20 @@ class Machine:
 
     def snap_proxy_sets(self) -> list[list[str]]:
         return snap_proxy.set_calls(self.snap_proxy_state)
+
+
+@pytest.fixture
+def ctx() -> testing.Context[SnapStoreProxyCharm]:
+    # ops.testing reads only charmcraft.yaml; this charm keeps config and actions beside it.
+    def load(name: str) -> dict:
+        return yaml.safe_load((ROOT / name).read_text())
+
+    return testing.Context(
+        SnapStoreProxyCharm,
+        meta=load("charmcraft.yaml"),
+        config=load("config.yaml"),
+        actions=load("actions.yaml"),
+    )
 
 
 @pytest.fixture

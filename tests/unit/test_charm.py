@@ -8,14 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
-import yaml
 from charmlibs import snap
 from charmlibs.interfaces import tls_certificates as tls
 from ops import testing
 
 import certificates
 from certificate_source import IMPORTED_LABEL
-from charm import SnapStoreProxyCharm
 from frontend import NoSpace
 from tests.fakes import snap_proxy
 from tests.pki import NOW, chain_for, issue
@@ -23,23 +21,6 @@ from tests.unit.conftest import Machine, database
 
 DOMAIN = "snaps.example.internal"
 APP = "snap-store-proxy"
-
-
-ROOT = Path(__file__).parents[2]
-
-
-@pytest.fixture
-def ctx() -> testing.Context[SnapStoreProxyCharm]:
-    # ops.testing reads only charmcraft.yaml; this charm keeps config and actions beside it.
-    def load(name: str) -> dict:
-        return yaml.safe_load((ROOT / name).read_text())
-
-    return testing.Context(
-        SnapStoreProxyCharm,
-        meta=load("charmcraft.yaml"),
-        config=load("config.yaml"),
-        actions=load("actions.yaml"),
-    )
 
 
 def configured(**extra) -> testing.State:

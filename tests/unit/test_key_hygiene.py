@@ -13,12 +13,9 @@ import base64
 import dataclasses
 import datetime
 import json
-import logging
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
-import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from ops import testing
@@ -27,6 +24,14 @@ import certificates
 from charm import SnapStoreProxyCharm
 from frontend import SiteConfig, TLSFiles
 from tests.fakes import snap_proxy
+from tests.leaks import (
+    exception_haystack,
+    leaks,
+    leaks_of,
+    log_haystack,
+    pem_body,
+    secret_windows,
+)
 from tests.pki import NOW, Chain, chain_for, ec_key, issue, rsa_key
 from tests.unit.conftest import Machine
 from tests.unit.test_charm import (
@@ -37,40 +42,9 @@ from tests.unit.test_charm import (
     _requested_csr,
     configured,
 )
-from tests.workload.test_key_hygiene import (
-    debug_logs_everywhere,
-    exception_haystack,
-    leaks,
-    leaks_of,
-    log_haystack,
-    pem_body,
-    secret_windows,
-)
 
-ROOT = Path(__file__).parents[2]
 PROVIDER = "self-signed-certificates"
 ImportParams = dict[str, str]
-
-
-@pytest.fixture
-def ctx() -> testing.Context[SnapStoreProxyCharm]:
-    def load(name: str) -> dict:
-        return yaml.safe_load((ROOT / name).read_text())
-
-    return testing.Context(
-        SnapStoreProxyCharm,
-        meta=load("charmcraft.yaml"),
-        config=load("config.yaml"),
-        actions=load("actions.yaml"),
-    )
-
-
-@pytest.fixture
-def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    yield debug_logs_everywhere(caplog)
-    for logger in logging.root.manager.loggerDict.values():
-        if isinstance(logger, logging.Logger) and caplog.handler in logger.handlers:
-            logger.removeHandler(caplog.handler)
 
 
 def _without_secret_content(state: testing.State) -> testing.State:
