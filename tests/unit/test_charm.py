@@ -62,6 +62,38 @@ def test_invalid_domain_blocks_naming_the_value(ctx, machine: Machine, bad: str)
     assert out.unit_status.message.endswith(f"juju config {APP} domain=<fqdn>")
 
 
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("domain", "snaps.example;}"),
+        ("domain", "snaps.example\nlisten 81"),
+        ("domain", "$host"),
+        ("domain", "x" * 300),
+        ("hsts-max-age", -1),
+        ("hsts-max-age", 2**62),
+        ("internal-port", 443),
+        ("internal-port", 8000),
+        ("channel", "stable\n"),
+        ("channel", "edge; rm -rf /"),
+    ],
+)
+def test_a_bad_option_blocks_naming_it_and_changes_nothing(
+    ctx, machine: Machine, option: str, value: object
+):
+    state = ctx.run(ctx.on.config_changed(), configured())
+    served = machine.frontend.served
+
+    out = ctx.run(
+        ctx.on.config_changed(),
+        dataclasses.replace(state, config={"domain": DOMAIN, option: value}),
+    )
+
+    assert isinstance(out.unit_status, testing.BlockedStatus)
+    assert f"juju config {APP} {option}=" in out.unit_status.message
+    assert machine.frontend.served == served
+    assert machine.frontend.changes == 1
+
+
 def test_invalid_config_keeps_the_live_front_end(ctx, machine: Machine):
     ctx.run(ctx.on.config_changed(), configured())
     served = machine.frontend.served
