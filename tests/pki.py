@@ -261,3 +261,11 @@ def webpki_chain_for(domain: str, leaf_key: PrivateKey | None = None) -> Chain:
     intermediate = build("Test Intermediate CA", ec_key(), root, ca=True)
     leaf = build(domain, leaf_key or ec_key(), intermediate, ca=False)
     return Chain(root=root, intermediate=intermediate, leaf=leaf)
+
+
+def encrypted_key_pem(
+    key: PrivateKey, fmt: serialization.PrivateFormat, password: bytes = b"secret"
+) -> str:
+    """The key in PEM, encrypted with `password` (PKCS#8, or legacy Proc-Type for PKCS#1/SEC1)."""
+    encryption = serialization.BestAvailableEncryption(password)
+    return key.private_bytes(serialization.Encoding.PEM, fmt, encryption).decode()

@@ -52,8 +52,7 @@ def key_pem(key: pki.PrivateKey, fmt: serialization.PrivateFormat = PKCS8) -> st
 
 
 def encrypted_key_pem(key: pki.PrivateKey, fmt: serialization.PrivateFormat) -> str:
-    encryption = serialization.BestAvailableEncryption(b"secret")
-    return key.private_bytes(serialization.Encoding.PEM, fmt, encryption).decode()
+    return pki.encrypted_key_pem(key, fmt, b"secret")
 
 
 def pem_block(label: str, der: bytes) -> str:

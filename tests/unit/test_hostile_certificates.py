@@ -103,8 +103,7 @@ def pem_of_key(key: object, fmt: serialization.PrivateFormat = PKCS8) -> str:
 
 
 def encrypted_pem(key: pki.PrivateKey, fmt: serialization.PrivateFormat) -> str:
-    encryption = serialization.BestAvailableEncryption(b"correct horse battery staple")
-    return key.private_bytes(serialization.Encoding.PEM, fmt, encryption).decode()
+    return pki.encrypted_key_pem(key, fmt, b"correct horse battery staple")
 
 
 def leaf_for(*, sans: tuple[str, ...] | None = (DOMAIN,), **kwargs: object) -> pki.Issued:

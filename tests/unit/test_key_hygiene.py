@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import datetime
 import json
 from collections.abc import Callable
 
@@ -37,6 +36,7 @@ from tests.unit.conftest import Machine
 from tests.unit.test_charm import (
     DOMAIN,
     IMPORTED_LABEL,
+    _expired,
     _provider_answer,
     _provider_denial,
     _requested_csr,
@@ -332,16 +332,6 @@ def test_a_successful_import_shows_the_key_nowhere(
 
 def _mismatched_key() -> ImportParams:
     return {"certificate": chain_for(DOMAIN).fullchain_pem, "key": issue(DOMAIN).key_pem()}
-
-
-def _expired() -> ImportParams:
-    leaf = issue(
-        DOMAIN,
-        sans=(DOMAIN,),
-        not_before=NOW - datetime.timedelta(days=30),
-        not_after=NOW - datetime.timedelta(days=1),
-    )
-    return {"certificate": leaf.cert_pem, "key": leaf.key_pem()}
 
 
 def _wrong_domain() -> ImportParams:
