@@ -109,7 +109,8 @@ class CertificateSource(ops.Object):
     def _provider_choice(self, provider: str, domain: str, now: datetime.datetime) -> TLSChoice:
         if not self._unit.is_leader():
             # Mode.APP: only the leader can read the request and its key.
-            waiting = f"HTTPS from {provider} is served by the leader unit"
+            leader = f"juju status {self._app.name}"
+            waiting = f"HTTPS from {provider} is served by the leader unit: reach it ({leader})"
             return TLSChoice(provider, pending=ops.WaitingStatus(waiting))
         assigned, key = self.requirer.get_assigned_certificate(certificate_request(domain))
         if assigned is None or key is None:
@@ -136,4 +137,6 @@ class CertificateSource(ops.Object):
                     f"{provider} denied the certificate request: {reason}: "
                     f"juju config {self._app.name} domain=<allowed fqdn>"
                 )
-        return ops.WaitingStatus(f"waiting for a certificate from {provider}")
+        return ops.WaitingStatus(
+            f"waiting for a certificate from {provider}: check juju status {provider}"
+        )

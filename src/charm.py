@@ -21,13 +21,22 @@ from frontend import (
     FrontendError,
     Layout,
     NoSpace,
+    ServiceFailed,
     SiteConfig,
     SystemdService,
     TLSFiles,
     install_nginx,
 )
 from state import CharmConfig, InvalidConfig
-from store import SNAP, ProxyStatus, Store, StoreError, StoreSettings, check_health
+from store import (
+    SNAP,
+    InstallFailed,
+    ProxyStatus,
+    Store,
+    StoreError,
+    StoreSettings,
+    check_health,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +61,7 @@ class SnapStoreProxyCharm(ops.CharmBase):
         self._frontend = Frontend(self._layout, self._service)
         self._store = Store()
         self._statuses: list[ops.StatusBase] | None = None
+        self._apply_failure: ops.StatusBase | None = None
         self._database = Database(self)
         self._certificates = CertificateSource(self, self._domain())
         for event in (
@@ -59,6 +69,7 @@ class SnapStoreProxyCharm(ops.CharmBase):
             self.on.upgrade_charm,
             self.on.config_changed,
             self.on.start,
+            self.on.update_status,
             self.on.leader_elected,
             self.on.secret_changed,
             self.on["certificates"].relation_broken,
@@ -70,7 +81,6 @@ class SnapStoreProxyCharm(ops.CharmBase):
             self._certificates.requirer.on.certificate_denied,
         ):
             framework.observe(event, self._on_change)
-        framework.observe(self.on.update_status, self._on_update_status)
         framework.observe(self.on.import_certificate_action, self._on_import_certificate)
         framework.observe(self.on.remove_certificate_action, self._on_remove_certificate)
         framework.observe(self.on.show_certificate_action, self._on_show_certificate)
@@ -83,21 +93,15 @@ class SnapStoreProxyCharm(ops.CharmBase):
     def _on_change(self, _: ops.EventBase) -> None:
         self._statuses = self._reconcile()
 
-    def _on_update_status(self, _: ops.UpdateStatusEvent) -> None:
-        self._statuses = self._reconcile()
-        ready = not any(
-            isinstance(s, (ops.BlockedStatus, ops.WaitingStatus)) for s in self._statuses
-        )
-        if ready and (unhealthy := self._health()):  # only a store otherwise ready can pass
-            self._statuses.insert(0, unhealthy)
-
     def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
         # Hooks that change nothing (read-only actions, stop, remove) only look.
         for status in self._statuses if self._statuses is not None else self._observe():
             event.add_status(status)
 
     def _on_remove(self, _: ops.RemoveEvent) -> None:
-        self._service.stop_and_disable()  # give ports 80 and 443 back to the machine
+        # Give ports 80 and 443 back to the machine, and take the keys away with the unit.
+        self._service.uninstall()
+        self._frontend.purge()
 
     def _on_import_certificate(self, event: ops.ActionEvent) -> None:
         if refusal := self._leader_refusal("import-certificate") or self._provider_refusal():
@@ -117,7 +121,7 @@ class SnapStoreProxyCharm(ops.CharmBase):
             return
         self._statuses = self._reconcile(TLSChoice(IMPORTED, certified))
         served = self._frontend.served_tls()
-        if served is None or served.chain_pem != certified.chain_pem:
+        if self._apply_failure or served is None or served.chain_pem != certified.chain_pem:
             # Not saved: the next hook goes back to what was served before.
             reason = self._statuses[0].message
             event.fail(f"the certificate is valid but could not be served: {reason}")
@@ -167,8 +171,12 @@ class SnapStoreProxyCharm(ops.CharmBase):
             config = self.load_config(CharmConfig)
         except InvalidConfig as e:
             return [ops.BlockedStatus(e.message(self.app.name))]
-        if failure := self._ensure_workload(config):
-            return [failure]
+        try:
+            self._install_frontend()
+        except FrontendError as e:
+            return [ops.BlockedStatus(f"{e}; {self._retry}")]
+        # A store that fails must not hold HTTPS back: renewals and imports still go live.
+        store_failure = self._ensure_store(config)
         choice = choice or self._certificates.choice(config.domain, _now())
         site = SiteConfig(
             domain=config.domain,
@@ -176,10 +184,11 @@ class SnapStoreProxyCharm(ops.CharmBase):
             tls=self._tls_to_serve(choice),
             hsts_max_age=config.hsts_max_age,
         )
-        failure = self._apply(site)
+        self._apply_failure = self._apply(site)
         served = self._frontend.served_tls()
         self.unit.set_ports(*((HTTP_PORT, HTTPS_PORT) if served else (HTTP_PORT,)))
-        return ([failure] if failure else []) + self._report(config, choice)
+        failures = [s for s in (store_failure, self._apply_failure) if s is not None]
+        return failures + self._report(config, choice)
 
     def _observe(self) -> list[ops.StatusBase]:
         """Report on the machine as it is, changing nothing."""
@@ -192,26 +201,35 @@ class SnapStoreProxyCharm(ops.CharmBase):
     def _report(self, config: CharmConfig, choice: TLSChoice) -> list[ops.StatusBase]:
         pending = [choice.pending] if choice.pending else []
         store, registered = self._store_statuses()
-        serving = self._serving_status(config, self._frontend.served_tls(), choice)
-        if not registered and isinstance(serving, ops.ActiveStatus):
-            serving = ops.ActiveStatus(f"{serving.message}; {UNREGISTERED}")
-        return [*store, *pending, serving]
+        served = self._frontend.served_tls()
+        serving = self._serving_status(config, served, choice)
+        statuses = [*store, *pending, serving]
+        if not registered:
+            if isinstance(serving, ops.ActiveStatus):
+                statuses[-1] = ops.ActiveStatus(f"{serving.message}; {UNREGISTERED}")
+        elif all(isinstance(s, ops.ActiveStatus) for s in statuses):
+            # Only a store otherwise ready is asked; an unregistered one may not answer.
+            statuses[:0] = [s for s in (self._health(config, served),) if s]
+        return statuses
 
-    def _ensure_workload(self, config: CharmConfig) -> ops.StatusBase | None:
-        retry = f"update-status retries: juju debug-log --include {self.unit.name}"
-        try:
-            self._install_frontend()
-        except FrontendError as e:
-            return ops.BlockedStatus(f"{e}; {retry}")
+    @property
+    def _retry(self) -> str:
+        return f"update-status retries: juju debug-log --include {self.unit.name}"
+
+    def _ensure_store(self, config: CharmConfig) -> ops.StatusBase | None:
         try:
             self._install_snap(config.channel)
-        except StoreError as e:
+        except InstallFailed as e:
             return ops.BlockedStatus(f"{e}: juju config {self.app.name} channel=<channel>")
+        except StoreError as e:
+            return ops.BlockedStatus(f"{e}; {self._retry}")
+        # No database integrated: clear the old credentials; one integrated but not
+        # answering yet: leave them until it does.
+        connection = self._database.url() if self._database.provider else ""
         try:
-            connection = self._database.url()
             self._store.configure(StoreSettings(config.domain, config.internal_port, connection))
         except StoreError as e:
-            return ops.BlockedStatus(f"{e}; {retry}")
+            return ops.BlockedStatus(f"{e}; {self._retry}")
         return None
 
     def _install_frontend(self) -> None:
@@ -223,8 +241,7 @@ class SnapStoreProxyCharm(ops.CharmBase):
     def _install_snap(self, channel: str) -> None:
         if self._store.revision() is None:
             self.unit.status = ops.MaintenanceStatus("installing the snap-store-proxy snap")
-        self._store.install(channel)
-        self.unit.set_workload_version(self._store.revision() or "")
+        self.unit.set_workload_version(self._store.install(channel))
 
     def _tls_to_serve(self, choice: TLSChoice) -> TLSFiles | None:
         if choice.certified is not None:
@@ -242,12 +259,12 @@ class SnapStoreProxyCharm(ops.CharmBase):
         except NoSpace as e:
             fix = f"free disk space on {self.unit.name}; update-status retries"
             return ops.BlockedStatus(f"{e}: {fix}; the last good configuration still serves")
-        except FrontendError as e:
-            if "Address already in use" in str(e):
+        except ServiceFailed as e:
+            if e.port_busy:
                 return ops.WaitingStatus(f"a port is still taken ({e}); update-status retries")
-            return ops.BlockedStatus(
-                f"nginx failed: {e}; juju debug-log --include {self.unit.name}"
-            )
+            return ops.BlockedStatus(f"{e}; {self._retry}")
+        except FrontendError as e:
+            return ops.BlockedStatus(f"{e}; {self._retry}")
         return None
 
     # Status, from what is live
@@ -281,7 +298,8 @@ class SnapStoreProxyCharm(ops.CharmBase):
             fix = f"juju integrate {self.app.name}:{DATABASE} postgresql"
             return [ops.BlockedStatus(f"integrate a PostgreSQL database: {fix}")], True
         if self._database.url() is None:
-            return [ops.WaitingStatus(f"waiting for a database from {database}")], True
+            waiting = f"waiting for a database from {database}: check juju status {database}"
+            return [ops.WaitingStatus(waiting)], True
         try:
             proxy = self._store.status()
         except StoreError as e:
@@ -302,11 +320,9 @@ class SnapStoreProxyCharm(ops.CharmBase):
             )
         return statuses
 
-    def _health(self) -> ops.StatusBase | None:
-        domain = self.load_config(CharmConfig).domain
-        served = self._frontend.served_tls()
+    def _health(self, config: CharmConfig, served: TLSFiles | None) -> ops.StatusBase | None:
         port = HTTPS_PORT if served else HTTP_PORT
-        if failure := check_health(port, domain, tls=served is not None):
+        if failure := check_health(port, config.domain, tls=served is not None):
             fix = f"juju exec --unit {self.unit.name} -- snap-proxy status"
             return ops.BlockedStatus(f"the store fails /_status/check ({failure}): {fix}")
         return None

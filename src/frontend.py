@@ -125,6 +125,11 @@ class ServiceFailed(FrontendError):
         super().__init__(message)
         self.reason = reason
 
+    @property
+    def port_busy(self) -> bool:
+        """Whether nginx could not bind because another process holds the port."""
+        return f"({errno.EADDRINUSE}: " in (self.reason or "")
+
 
 class WriteFailed(FrontendError):
     """A file could not be written (disk, permissions); each live file is still complete.
@@ -502,6 +507,11 @@ class Frontend:
         self._remove(self._stale_tls_files(files))
         return Applied(changed=True)
 
+    def purge(self) -> None:
+        """Delete the front end's files, keys first among them; nginx must be stopped."""
+        for directory in (self.layout.root, self.layout.run_dir):
+            shutil.rmtree(directory, ignore_errors=True)
+
     def served_tls(self) -> TLSFiles | None:
         """Return the live chain and key, or None when TLS is off."""
         paths = self.live_tls_paths()
@@ -730,13 +740,22 @@ class SystemdService:
                 raise ServiceFailed(f"nginx reload failed: {reason}", reason=reason)
             time.sleep(0.1)
 
-    def stop_and_disable(self) -> None:
-        """Stop nginx and keep it from starting at boot; the unit is going away."""
+    def uninstall(self) -> None:
+        """Stop nginx, and remove the unit and its logrotate rule: the unit is going away.
+
+        Best effort, never raising: a unit that was never fully installed must still go.
+        """
+        for step in (systemd.service_stop, systemd.service_disable):
+            try:
+                step(UNIT)
+            except systemd.SystemdError as e:
+                logger.warning("%s %s: %s", step.__name__, UNIT, _last_line(str(e)))
+        self.unit_file.unlink(missing_ok=True)
+        self.logrotate_file.unlink(missing_ok=True)
         try:
-            systemd.service_stop(UNIT)
-            systemd.service_disable(UNIT)
+            systemd.daemon_reload()
         except systemd.SystemdError as e:
-            raise ServiceFailed(f"nginx stop failed: {_last_line(str(e))}") from e
+            logger.warning("daemon-reload: %s", _last_line(str(e)))
 
     def _run(self, action: str, call: Callable[[str], object]) -> int:
         """Call systemd; return the error-log mark taken before, for later checks."""

@@ -3,9 +3,9 @@
 Pure module: no ops import.
 
 - `Store.install(channel)`: charmlibs.snap.ensure_installed(SNAP, channel, update=False),
-  then, when that installed or refreshed it, charmlibs.snap.hold(SNAP) so automatic
-  refreshes never restart the proxy under the operator. Any charmlibs.snap.Error becomes
-  StoreError with snapd's message.
+  then charmlibs.snap.hold(SNAP) unless snapd already holds it, so automatic refreshes
+  never restart the proxy under the operator. A failed install is InstallFailed; any
+  other charmlibs.snap.Error becomes StoreError with snapd's message.
 - `Store.revision()`: the installed revision, or None when not installed.
 - `Store.configure(settings)`: for each key of `settings.as_snap_proxy_config()`, read
   the current value with `snap-proxy config <key>`; call `snap-proxy config k=v ...`
@@ -46,6 +46,10 @@ CLI_TIMEOUT_SECONDS = 120
 
 class StoreError(Exception):
     """The snap or its CLI failed; str() is the tool's own error line."""
+
+
+class InstallFailed(StoreError):
+    """snapd could not install or refresh the snap; an unavailable channel is the usual cause."""
 
 
 @dataclass(frozen=True)
@@ -140,7 +144,7 @@ def parse_status(text: str) -> ProxyStatus:
     )
 
 
-def check_health(port: int, host: str, *, tls: bool, timeout: float = 10.0) -> str | None:
+def check_health(port: int, host: str, *, tls: bool, timeout: float = 5.0) -> str | None:
     """GET /_status/check through this machine's front end; None when healthy, else why not.
 
     The certificate is not verified here: this checks the store behind the front end,
@@ -182,32 +186,39 @@ class Store:
         self._cli = [snap_proxy] if isinstance(snap_proxy, str) else list(snap_proxy)
         self._run = run or run_captured
 
-    def install(self, channel: str) -> bool:
-        """Install the snap from channel if missing, and hold it against auto-refresh.
+    def install(self, channel: str) -> str:
+        """Install the snap from channel (refresh on a channel change), hold it, return its revision.
 
-        Return whether snapd had anything to do; a snap already on its channel is left
-        alone, so a hook re-run costs one snapd query and never restarts the proxy.
+        A snap already on its channel is left alone, so a hook re-run never restarts the
+        proxy; the hold is checked every time, so one that failed, or a snap installed
+        before the charm, is held at the next hook.
         """
         try:
-            changed = snap.ensure_installed(SNAP, channel=channel, update=False)
+            snap.ensure_installed(SNAP, channel=channel, update=False)
         except snap.Error as err:
-            raise StoreError(f"could not install {SNAP} from {channel}: {err}") from err
-        if not changed:
-            return False
-        try:
-            snap.hold(SNAP)
-        except snap.Error as err:
-            raise StoreError(f"could not hold {SNAP}: {err}") from err
-        return True
+            raise InstallFailed(f"could not install {SNAP} from {channel}: {err}") from err
+        info = self._installed()
+        if info is None:
+            raise InstallFailed(f"{SNAP} is not installed after installing it from {channel}")
+        if info.hold is None:
+            try:
+                snap.hold(SNAP)
+            except snap.Error as err:
+                raise StoreError(f"could not hold {SNAP} against auto-refresh: {err}") from err
+        return info.revision
 
     def revision(self) -> str | None:
         """Return the installed revision, or None when the snap is not installed."""
+        info = self._installed()
+        return info.revision if info else None
+
+    def _installed(self) -> snap.InstalledInfo | None:
         try:
-            return snap.list_one(SNAP).revision
+            return snap.list_one(SNAP)
         except snap.NotInstalledError:
             return None
         except snap.Error as err:
-            raise StoreError(f"could not read the {SNAP} revision: {err}") from err
+            raise StoreError(f"could not read what snapd has of {SNAP}: {err}") from err
 
     def configure(self, settings: StoreSettings) -> tuple[str, ...]:
         """Bring snap-proxy config to settings; return the keys that had to change, sorted."""

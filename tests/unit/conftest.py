@@ -9,6 +9,7 @@ to fail the way nginx fails; the real one is exercised in tests/workload.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,20 +50,25 @@ class FakeFrontend:
     installed: bool = True
     installs: int = 0
     stopped: bool = False
+    purged: bool = False
 
     def apply(self, site: SiteConfig) -> Applied:
         self.applies.append(site)
-        if self.rejection:
+        if self.rejection:  # checked before the swap: the live files stay as they were
             raise ConfigRejected(self.rejection)
-        if self.failure:
-            raise ServiceFailed(self.failure)
         changed = site != self.served
         self.served = site
         self.changes += changed
+        if self.failure:  # after the swap, as a failed start or reload is
+            raise ServiceFailed(f"nginx reload failed: {self.failure}", reason=self.failure)
         return Applied(changed=changed)
 
     def served_tls(self) -> TLSFiles | None:
         return self.served.tls if self.served else None
+
+    def purge(self) -> None:
+        self.served = None
+        self.purged = True
 
 
 @dataclass
@@ -76,7 +82,7 @@ class FakeService:
         self.frontend.installs += 1
         self.frontend.installed = True
 
-    def stop_and_disable(self) -> None:
+    def uninstall(self) -> None:
         self.frontend.stopped = True
 
 
@@ -88,6 +94,7 @@ class FakeSnapd:
     channel: str | None = None
     error: snap.Error | None = None
     holds: int = 0
+    held: bool = False  # snapd keeps a hold across refreshes
 
     def ensure_installed(self, name: str, channel: str | None = None, **_: object) -> bool:
         if self.error:
@@ -99,13 +106,15 @@ class FakeSnapd:
 
     def hold(self, name: str, duration: object = None) -> None:
         self.holds += 1
+        self.held = True
 
     def list_one(self, name: str) -> SimpleNamespace:
         if self.revision is None:
             raise snap.NotInstalledError(
                 message=f"snap {name!r} is not installed", kind="", value=None
             )
-        return SimpleNamespace(revision=self.revision, channel=self.channel)
+        hold = datetime.datetime.max if self.held else None
+        return SimpleNamespace(revision=self.revision, channel=self.channel, hold=hold)
 
 
 @dataclass

@@ -145,7 +145,22 @@ def test_snap_install_failure_blocks_with_snapds_error(ctx, machine: Machine):
     assert isinstance(out.unit_status, testing.BlockedStatus)
     assert "no snap revision on channel" in out.unit_status.message
     assert f"juju config {APP} channel=" in out.unit_status.message
-    assert machine.frontend.applies == []
+
+
+def test_a_failing_store_does_not_hold_https_back(ctx, machine: Machine, monkeypatch):
+    monkeypatch.setenv(snap_proxy.FAIL_ENV, "error: cannot reach the proxy services")
+    chain = chain_for(DOMAIN)
+    params = {"certificate": chain.fullchain_pem, "key": chain.leaf.key_pem()}
+
+    out = ctx.run(ctx.on.action("import-certificate", params=params), configured())
+
+    served = machine.frontend.served_tls()
+    assert served is not None
+    assert served.chain_pem == chain.fullchain_pem
+    assert (
+        out.get_secret(label=IMPORTED_LABEL).latest_content["certificate"] == chain.fullchain_pem
+    )
+    assert out.unit_status.message.startswith("snap-proxy config failed")
 
 
 def test_second_identical_event_changes_nothing(ctx, machine: Machine):
@@ -171,6 +186,21 @@ def test_nginx_rejection_blocks_with_its_reason(ctx, machine: Machine):
         'nginx rejected the configuration: invalid number of arguments in "listen" directive; '
         "the last good configuration still serves"
     )
+
+
+def test_import_whose_reload_fails_fails_and_is_not_saved(ctx, machine: Machine):
+    chain = chain_for(DOMAIN)
+    params = {"certificate": chain.fullchain_pem, "key": chain.leaf.key_pem()}
+    state = ctx.run(ctx.on.config_changed(), configured())
+    machine.frontend.failure = "nginx reload failed: SSL_CTX_use_certificate failed"
+
+    with pytest.raises(testing.ActionFailed) as failure:
+        ctx.run(ctx.on.action("import-certificate", params=params), state)
+
+    assert "could not be served" in failure.value.message
+    after = failure.value.state
+    assert isinstance(after, testing.State)
+    assert not any(secret.label == IMPORTED_LABEL for secret in after.secrets)
 
 
 def test_import_that_nginx_rejects_fails_and_is_not_saved(ctx, machine: Machine):
@@ -201,11 +231,16 @@ def test_read_only_hooks_change_nothing(ctx, machine: Machine):
     assert out.unit_status.message.startswith(f"HTTPS enabled for {DOMAIN}")
 
 
-def test_removing_the_unit_stops_and_disables_the_front_end(ctx, machine: Machine):
-    ctx.run(ctx.on.remove(), configured())
+def test_removing_the_unit_stops_the_front_end_and_deletes_its_keys(ctx, machine: Machine):
+    ctx.run(ctx.on.config_changed(), configured(secrets={imported_secret()}))
+    applies = len(machine.frontend.applies)
+
+    ctx.run(ctx.on.remove(), configured(secrets={imported_secret()}))
 
     assert machine.frontend.stopped
-    assert machine.frontend.applies == []
+    assert machine.frontend.purged
+    assert machine.frontend.served_tls() is None
+    assert len(machine.frontend.applies) == applies
 
 
 def test_full_disk_blocks_asking_for_space(ctx, machine: Machine, monkeypatch):
@@ -478,7 +513,8 @@ def test_provider_integrated_without_a_certificate_yet_waits(ctx, machine: Machi
     out = ctx.run(ctx.on.relation_joined(relation), configured(relations={relation}))
 
     assert out.unit_status == testing.WaitingStatus(
-        "waiting for a certificate from self-signed-certificates"
+        "waiting for a certificate from self-signed-certificates: "
+        "check juju status self-signed-certificates"
     )
     assert machine.frontend.served_tls() is None
 
@@ -488,7 +524,9 @@ def test_non_leader_with_a_provider_waits_for_the_leader(ctx, machine: Machine):
 
     out = ctx.run(ctx.on.update_status(), configured(leader=False, relations={relation}))
 
-    assert out.unit_status == testing.WaitingStatus("HTTPS from lego is served by the leader unit")
+    assert out.unit_status == testing.WaitingStatus(
+        f"HTTPS from lego is served by the leader unit: reach it (juju status {APP})"
+    )
 
 
 def with_relation(state: testing.State, changed: testing.Relation) -> testing.State:
@@ -593,7 +631,8 @@ def test_renewal_pending_keeps_serving_the_last_good_certificate(ctx, machine: M
 
     assert machine.frontend.served_tls() == served
     assert out.unit_status == testing.WaitingStatus(
-        "waiting for a certificate from self-signed-certificates"
+        "waiting for a certificate from self-signed-certificates: "
+        "check juju status self-signed-certificates"
     )
     renewed = tls.CertificateSigningRequest.from_string(_requested_csr(out))
     assert renewed.sans_dns == {new_domain}
@@ -625,7 +664,7 @@ def test_snap_is_installed_from_the_channel_and_held(ctx, machine: Machine):
     assert machine.snapd.holds == 1
 
 
-def test_channel_change_refreshes_the_snap_and_holds_it_again(ctx, machine: Machine):
+def test_channel_change_refreshes_the_snap_which_stays_held(ctx, machine: Machine):
     state = ctx.run(ctx.on.install(), configured())
 
     ctx.run(
@@ -634,7 +673,8 @@ def test_channel_change_refreshes_the_snap_and_holds_it_again(ctx, machine: Mach
     )
 
     assert machine.snapd.channel == "edge"
-    assert machine.snapd.holds == 2
+    assert machine.snapd.held
+    assert machine.snapd.holds == 1
 
 
 def test_without_a_database_blocks_naming_the_integrate_command(ctx, machine: Machine):
@@ -654,7 +694,9 @@ def test_database_without_credentials_yet_waits(ctx, machine: Machine):
         testing.State(leader=True, config={"domain": DOMAIN}, relations={relation}),
     )
 
-    assert out.unit_status == testing.WaitingStatus("waiting for a database from postgresql")
+    assert out.unit_status == testing.WaitingStatus(
+        "waiting for a database from postgresql: check juju status postgresql"
+    )
     requests = json.loads(out.get_relation(relation.id).local_app_data["requests"])
     assert requests[0]["resource"] == "snapproxy-db"
     assert requests[0]["extra-user-roles"] == "createrole"
@@ -705,6 +747,7 @@ def test_removing_the_database_blocks(ctx, machine: Machine):
     assert out.unit_status == testing.BlockedStatus(
         f"integrate a PostgreSQL database: juju integrate {APP}:database postgresql"
     )
+    assert machine.snap_proxy_config()["proxy.db.connection"] == ""  # no stale credentials
 
 
 def test_unregistered_store_is_active_and_says_how_to_register(ctx, machine: Machine):
@@ -776,6 +819,26 @@ def test_health_is_not_checked_while_the_store_is_not_ready(ctx, machine: Machin
     ctx.run(ctx.on.update_status(), testing.State(leader=True, config={"domain": DOMAIN}))
 
     assert machine.health_checks == []
+
+
+def test_health_is_not_checked_before_registration(ctx, machine: Machine):
+    machine.set_status(snap_proxy.status_text(None))
+
+    out = ctx.run(ctx.on.update_status(), configured())
+
+    assert machine.health_checks == []
+    assert out.unit_status.message.endswith(
+        "store not registered: run snap-proxy register on the unit"
+    )
+
+
+def test_a_failed_health_check_stays_in_the_status_of_later_hooks(ctx, machine: Machine):
+    machine.health_failure = "HTTP 502"
+    state = ctx.run(ctx.on.update_status(), configured())
+
+    out = ctx.run(ctx.on.action("show-certificate"), state)
+
+    assert out.unit_status.message.startswith("the store fails /_status/check (HTTP 502)")
 
 
 # The status action

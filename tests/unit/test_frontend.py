@@ -331,10 +331,45 @@ def test_start_and_reload_drive_the_dedicated_unit(layout: Layout, systemctl):
     ]
 
 
-def test_stop_and_disable_releases_the_unit(layout: Layout, systemctl):
-    frontend.SystemdService(layout).stop_and_disable()
+def test_uninstall_stops_disables_and_removes_the_unit_and_its_logrotate_rule(
+    layout: Layout, tmp_path: Path, systemctl
+):
+    service = frontend.SystemdService(layout, unit_dir=tmp_path, logrotate_dir=tmp_path)
+    service.install()
+    systemctl.clear()
 
-    assert systemctl == [("service_stop", frontend.UNIT), ("service_disable", frontend.UNIT)]
+    service.uninstall()
+
+    assert systemctl == [
+        ("service_stop", frontend.UNIT),
+        ("service_disable", frontend.UNIT),
+        ("daemon_reload",),
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_uninstall_of_a_unit_never_installed_does_not_raise(
+    layout: Layout, tmp_path: Path, monkeypatch
+):
+    def fails(*args: str) -> bool:
+        raise systemd.SystemdError("Unit snap-store-proxy-frontend.service not loaded.")
+
+    for name in ("service_stop", "service_disable", "daemon_reload"):
+        monkeypatch.setattr(frontend.systemd, name, fails)
+
+    frontend.SystemdService(layout, unit_dir=tmp_path, logrotate_dir=tmp_path).uninstall()
+
+
+def test_purge_removes_the_keys_with_the_rest(layout: Layout):
+    layout.ensure_dirs()
+    (layout.root / "tls").mkdir()
+    (layout.root / "tls" / "key-abc.pem").write_text("KEY")
+    (layout.run_dir / "nginx.pid").write_text("1")
+
+    frontend.Frontend(layout, service=None).purge()  # type: ignore[arg-type]
+
+    assert not layout.root.exists()
+    assert not layout.run_dir.exists()
 
 
 def test_reload_that_nginx_then_fails_to_apply_is_reported(layout: Layout, monkeypatch):

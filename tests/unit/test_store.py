@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import socket
 import subprocess
 import threading
@@ -16,6 +17,7 @@ from charmlibs import snap
 
 from store import (
     SNAP,
+    InstallFailed,
     Store,
     StoreError,
     StoreSettings,
@@ -199,9 +201,11 @@ class SnapdRecorder:
 
 @pytest.fixture
 def snapd(monkeypatch: pytest.MonkeyPatch) -> SnapdRecorder:
+    """A snapd with the snap installed, revision 123, not held yet."""
     recorder = SnapdRecorder()
     monkeypatch.setattr(snap, "ensure_installed", recorder.recording("ensure_installed"))
     monkeypatch.setattr(snap, "hold", recorder.recording("hold"))
+    monkeypatch.setattr(snap, "list_one", recorder.recording("list_one", result=installed("123")))
     return recorder
 
 
@@ -209,28 +213,41 @@ def change_error(message: str) -> snap.ChangeError:
     return snap.ChangeError(message, kind="", value=None)
 
 
-def test_install_ensures_the_channel_then_holds(snapd: SnapdRecorder):
+def test_install_ensures_the_channel_then_holds_and_returns_the_revision(
+    snapd: SnapdRecorder,
+):
     # When
-    Store().install("latest/stable")
+    revision = Store().install("latest/stable")
     # Then
+    assert revision == "123"
     assert snapd.calls == [
         ("ensure_installed", (SNAP,), {"channel": "latest/stable", "update": False}),
+        ("list_one", (SNAP,), {}),
         ("hold", (SNAP,), {}),
     ]
 
 
-def test_install_of_a_snap_already_on_its_channel_does_not_hold_again(
+def test_install_of_a_held_snap_does_not_hold_again(
     snapd: SnapdRecorder, monkeypatch: pytest.MonkeyPatch
 ):
-    # Given: snapd reports nothing to do
+    # Given: snapd already holds it
+    held = installed("123", hold=datetime.datetime(9999, 1, 1, tzinfo=datetime.timezone.utc))
+    monkeypatch.setattr(snap, "list_one", snapd.recording("list_one", result=held))
+    # When
+    Store().install("latest/stable")
+    # Then
+    assert [name for name, _, _ in snapd.calls] == ["ensure_installed", "list_one"]
+
+
+def test_a_snap_installed_before_the_charm_is_held_too(snapd: SnapdRecorder, monkeypatch):
+    # Given: snapd has nothing to install, and no hold
     monkeypatch.setattr(
         snap, "ensure_installed", snapd.recording("ensure_installed", result=False)
     )
     # When
-    changed = Store().install("latest/stable")
+    Store().install("latest/stable")
     # Then
-    assert changed is False
-    assert [name for name, _, _ in snapd.calls] == ["ensure_installed"]
+    assert [name for name, _, _ in snapd.calls] == ["ensure_installed", "list_one", "hold"]
 
 
 def test_install_failure_raises_store_error_with_snapds_message(
@@ -240,7 +257,7 @@ def test_install_failure_raises_store_error_with_snapds_message(
     error = change_error("cannot perform the following tasks: download failed")
     monkeypatch.setattr(snap, "ensure_installed", snapd.recording("ensure_installed", error))
     # When / Then
-    with pytest.raises(StoreError) as raised:
+    with pytest.raises(InstallFailed) as raised:
         Store().install("latest/edge")
     assert str(raised.value) == (
         f"could not install {SNAP} from latest/edge: "
@@ -264,21 +281,24 @@ def test_hold_failure_raises_store_error(snapd: SnapdRecorder, monkeypatch: pyte
     # Given
     monkeypatch.setattr(snap, "hold", snapd.recording("hold", change_error("hold failed")))
     # When / Then
-    with pytest.raises(StoreError, match=f"^could not hold {SNAP}: hold failed$"):
+    with pytest.raises(
+        StoreError, match=f"^could not hold {SNAP} against auto-refresh: hold failed$"
+    ) as raised:
         Store().install("latest/stable")
+    assert not isinstance(raised.value, InstallFailed)  # not the channel's fault
 
 
 # revision
 
 
-def installed(revision: str) -> snap.InstalledInfo:
+def installed(revision: str, hold: datetime.datetime | None = None) -> snap.InstalledInfo:
     return snap.InstalledInfo(
         name=SNAP,
         classic=False,
         tracking="latest/stable",
         revision=revision,
         version="2.40",
-        hold=None,
+        hold=hold,
     )
 
 
