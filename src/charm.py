@@ -123,7 +123,7 @@ class SnapStoreProxyCharm(ops.CharmBase):
         served = self._frontend.served_tls()
         if self._apply_failure or served is None or served.chain_pem != certified.chain_pem:
             # Not saved: the next hook goes back to what was served before.
-            reason = self._statuses[0].message
+            reason = (self._apply_failure or self._statuses[0]).message
             event.fail(f"the certificate is valid but could not be served: {reason}")
             return
         self._certificates.save_imported(certified)
@@ -274,8 +274,11 @@ class SnapStoreProxyCharm(ops.CharmBase):
     ) -> ops.StatusBase:
         if served is None:
             return ops.ActiveStatus(NO_CERTIFICATE)
-        info = certificates.describe_chain(served.chain_pem)
         fix = self._certificates.fix_hint(choice.source)
+        try:
+            info = certificates.describe_chain(served.chain_pem)
+        except CertificateError as e:  # edited by hand; the next reconcile rewrites it
+            return ops.BlockedStatus(f"the served certificate cannot be read ({e}): {fix}")
         if info.not_after <= _now():
             return ops.BlockedStatus(f"certificate expired {info.not_after:%Y-%m-%d}: {fix}")
         # While a new certificate is pending, the pending status already says what to expect.
@@ -331,7 +334,10 @@ class SnapStoreProxyCharm(ops.CharmBase):
         served = self._frontend.served_tls()
         if served is None:
             return {"certificate": "none", "result": NO_CERTIFICATE}
-        info = certificates.describe_chain(served.chain_pem)
+        try:
+            info = certificates.describe_chain(served.chain_pem)
+        except CertificateError as e:
+            return {"certificate": "unreadable", "result": str(e)}
         return {**info.as_result(_now()), "source": self._certificates.name or "none"}
 
     # Helpers

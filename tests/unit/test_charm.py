@@ -439,6 +439,21 @@ def test_domain_change_keeps_serving_and_blocks_until_a_matching_certificate(
     )
 
 
+def test_an_unreadable_served_certificate_blocks_instead_of_failing_the_hook(
+    ctx, machine: Machine
+):
+    state = ctx.run(ctx.on.config_changed(), configured(secrets={imported_secret()}))
+    assert machine.frontend.served is not None
+    assert machine.frontend.served.tls is not None
+    garbled = dataclasses.replace(machine.frontend.served.tls, chain_pem="garbage")
+    machine.frontend.served = dataclasses.replace(machine.frontend.served, tls=garbled)
+
+    out = ctx.run(ctx.on.action("show-certificate"), state)
+
+    assert out.unit_status.message.startswith("the served certificate cannot be read")
+    assert (ctx.action_results or {})["certificate"] == "unreadable"
+
+
 def test_expired_served_certificate_blocks(ctx, machine: Machine, monkeypatch):
     state = ctx.run(ctx.on.config_changed(), configured(secrets={imported_secret(days=5)}))
     later = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=6)
