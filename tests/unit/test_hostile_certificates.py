@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519
 
 from certificates import CertificateError, CertifiedKey, check_for_domain, load
 from tests import pki
+from tests.pki import PRIVATE_KEY
 
 DOMAIN = "snaps.example.internal"
 DAY = datetime.timedelta(days=1)
@@ -739,7 +740,7 @@ def test_accepted_input_is_served_leaf_first_without_its_root(
     certified = load(given.certificate, given.key, given.chain)
     # Then
     assert served_pems(certified) == given.served
-    assert certified.key_pem.startswith("-----BEGIN PRIVATE KEY-----\n")
+    assert certified.key_pem.startswith(f"-----BEGIN {PRIVATE_KEY}-----\n")
 
 
 @pytest.mark.parametrize("field", ["certificate", "key", "chain"])
