@@ -14,7 +14,7 @@ import ops
 import certificates
 from certificate_source import IMPORTED, CertificateSource, TLSChoice
 from certificates import CertificateError
-from database import DATABASE, Database
+from database import DATABASE, Database, DatabaseAnswer
 from frontend import (
     ConfigRejected,
     Frontend,
@@ -175,8 +175,9 @@ class SnapStoreProxyCharm(ops.CharmBase):
             self._install_frontend()
         except FrontendError as e:
             return [ops.BlockedStatus(f"{e}; {self._retry}")]
+        database = self._database.read()
         # A store that fails must not hold HTTPS back: renewals and imports still go live.
-        store_failure = self._ensure_store(config)
+        store_failure = self._ensure_store(config, database)
         choice = choice or self._certificates.choice(config.domain, _now())
         site = SiteConfig(
             domain=config.domain,
@@ -188,7 +189,7 @@ class SnapStoreProxyCharm(ops.CharmBase):
         served = self._frontend.served_tls()
         self.unit.set_ports(*((HTTP_PORT, HTTPS_PORT) if served else (HTTP_PORT,)))
         failures = [s for s in (store_failure, self._apply_failure) if s is not None]
-        return failures + self._report(config, choice)
+        return failures + self._report(config, choice, served, database)
 
     def _observe(self) -> list[ops.StatusBase]:
         """Report on the machine as it is, changing nothing."""
@@ -196,12 +197,18 @@ class SnapStoreProxyCharm(ops.CharmBase):
             config = self.load_config(CharmConfig)
         except InvalidConfig as e:
             return [ops.BlockedStatus(e.message(self.app.name))]
-        return self._report(config, self._certificates.choice(config.domain, _now()))
+        choice = self._certificates.choice(config.domain, _now())
+        return self._report(config, choice, self._frontend.served_tls(), self._database.read())
 
-    def _report(self, config: CharmConfig, choice: TLSChoice) -> list[ops.StatusBase]:
+    def _report(
+        self,
+        config: CharmConfig,
+        choice: TLSChoice,
+        served: TLSFiles | None,
+        database: DatabaseAnswer,
+    ) -> list[ops.StatusBase]:
         pending = [choice.pending] if choice.pending else []
-        store, registered = self._store_statuses()
-        served = self._frontend.served_tls()
+        store, registered = self._store_statuses(database)
         serving = self._serving_status(config, served, choice)
         statuses = [*store, *pending, serving]
         if not registered:
@@ -216,18 +223,18 @@ class SnapStoreProxyCharm(ops.CharmBase):
     def _retry(self) -> str:
         return f"update-status retries: juju debug-log --include {self.unit.name}"
 
-    def _ensure_store(self, config: CharmConfig) -> ops.StatusBase | None:
+    def _ensure_store(
+        self, config: CharmConfig, database: DatabaseAnswer
+    ) -> ops.StatusBase | None:
         try:
             self._install_snap(config.channel)
         except InstallFailed as e:
             return ops.BlockedStatus(f"{e}: juju config {self.app.name} channel=<channel>")
         except StoreError as e:
             return ops.BlockedStatus(f"{e}; {self._retry}")
-        # No database integrated: clear the old credentials; one integrated but not
-        # answering yet: leave them until it does.
-        connection = self._database.url() if self._database.provider else ""
+        settings = StoreSettings(config.domain, config.internal_port, database.connection)
         try:
-            self._store.configure(StoreSettings(config.domain, config.internal_port, connection))
+            self._store.configure(settings)
         except StoreError as e:
             return ops.BlockedStatus(f"{e}; {self._retry}")
         return None
@@ -295,12 +302,12 @@ class SnapStoreProxyCharm(ops.CharmBase):
         )
         return ops.ActiveStatus(f"HTTPS enabled for {config.domain}, certificate {expiry}")
 
-    def _store_statuses(self) -> tuple[list[ops.StatusBase], bool]:
+    def _store_statuses(self, answer: DatabaseAnswer) -> tuple[list[ops.StatusBase], bool]:
         """Statuses about the proxy itself, and whether it is registered."""
-        if (database := self._database.provider) is None:
+        if (database := answer.provider) is None:
             fix = f"juju integrate {self.app.name}:{DATABASE} postgresql"
             return [ops.BlockedStatus(f"integrate a PostgreSQL database: {fix}")], True
-        if self._database.url() is None:
+        if answer.url is None:
             waiting = f"waiting for a database from {database}: check juju status {database}"
             return [ops.WaitingStatus(waiting)], True
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import ops
 from dpcharmlibs.interfaces import (
     RequirerCommonModel,
@@ -16,6 +18,19 @@ DATABASE_NAME = "snapproxy-db"
 DATABASE_ROLES = "createrole"  # the proxy creates a role per internal service
 
 
+@dataclass(frozen=True)
+class DatabaseAnswer:
+    """What the `database` relation holds now."""
+
+    provider: str | None = None  # the database's application name; None: not integrated
+    url: str | None = field(default=None, repr=False)  # None until credentials arrive
+
+    @property
+    def connection(self) -> str | None:
+        """`proxy.db.connection` to set: "" clears stale credentials, None leaves them alone."""
+        return self.url if self.provider else ""
+
+
 class Database(ops.Object):
     """Asks for the proxy's database and turns the answer into `proxy.db.connection`."""
 
@@ -28,17 +43,14 @@ class Database(ops.Object):
             response_model=ResourceProviderModel,
         )
 
-    @property
-    def provider(self) -> str | None:
-        """The integrated database's application name, if any."""
-        relation = self.model.get_relation(DATABASE)
-        return relation.app.name if relation is not None and relation.app is not None else None
-
-    def url(self) -> str | None:
-        """Return the connection the relation offers, or None while there is none."""
+    def read(self) -> DatabaseAnswer:
+        """Read the relation once: who provides the database, and the connection it offers."""
         relation = self.model.get_relation(DATABASE)
         if relation is None or relation.app is None:
-            return None
+            return DatabaseAnswer()
+        return DatabaseAnswer(relation.app.name, self._url(relation))
+
+    def _url(self, relation: ops.Relation) -> str | None:
         try:
             answer = self.requirer.interface.build_model(relation.id, component=relation.app)
         except ops.ModelError:  # credentials not shared with this unit yet

@@ -188,10 +188,17 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def is_dns_name(name: str) -> bool:
+    """Tell whether `name` is an RFC 1123 host name.
+
+    At most 253 characters; dot-separated labels of 1 to 63 ASCII letters, digits and
+    inner hyphens.
+    """
+    return len(name) <= 253 and all(_DNS_LABEL.fullmatch(label) for label in name.split("."))
+
+
 def _check_domain(domain: object) -> None:
-    """RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens."""
-    labels = domain.split(".") if isinstance(domain, str) else []
-    if not labels or len(domain) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in labels):  # type: ignore[arg-type]
+    if not isinstance(domain, str) or not is_dns_name(domain):
         raise ValueError(f"domain must be a DNS name (RFC 1123), got {domain!r}")
 
 
@@ -254,8 +261,8 @@ class Layout:
         """Create the directories nginx needs; /run is a tmpfs, so this is needed after a reboot."""
         self.root.mkdir(mode=ROOT_DIR_MODE, parents=True, exist_ok=True)
         # A world-writable root would let anyone swap the config nginx loads as root.
-        if self.root.stat().st_mode & 0o022:
-            self.root.chmod(self.root.stat().st_mode & ~0o022 & 0o7777)
+        if (mode := self.root.stat().st_mode) & 0o022:
+            self.root.chmod(mode & ~0o022 & 0o7777)
         self.run_dir.mkdir(mode=0o755, parents=True, exist_ok=True)
         self.log_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
 
@@ -315,6 +322,7 @@ def _listen(address: str, port: int) -> str:
 def render_config(site: SiteConfig, layout: Layout) -> str:
     """Render the complete nginx.conf for `site`."""
     authority = site.domain if site.https_port == 443 else f"{site.domain}:{site.https_port}"
+    chain_file, key_file = _tls_names(site.tls) if site.tls else (None, None)
     return (
         _environment()
         .get_template("nginx.conf.j2")
@@ -324,8 +332,8 @@ def render_config(site: SiteConfig, layout: Layout) -> str:
             backend_port=site.backend_port,
             domain=site.domain,
             tls=site.tls is not None,
-            chain_file=_tls_names(site.tls)[0] if site.tls else None,
-            key_file=_tls_names(site.tls)[1] if site.tls else None,
+            chain_file=chain_file,
+            key_file=key_file,
             hsts_max_age=site.hsts_max_age,
             http_listen=_listen(site.listen_address, site.http_port),
             https_listen=_listen(site.listen_address, site.https_port),

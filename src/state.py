@@ -10,10 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from frontend import is_dns_name
 from store import SERVICE_PORTS
 
-# RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens.
-_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _CHANNEL = re.compile(
     r"^([a-z0-9][a-z0-9.+_-]*/)?(stable|candidate|beta|edge)(/[a-z0-9][a-z0-9.+_-]*)?$"
 )
@@ -39,15 +38,9 @@ def parse_domain(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidConfig("domain", "set the domain", "<fqdn>")
     domain = value.strip().lower().removesuffix(".")
-    labels = domain.split(".")
     # An all-digit last label would make an IP address, which is not a domain. Non-ASCII
     # is refused before lower(): the KELVIN SIGN would otherwise become an ASCII "k".
-    if (
-        not value.strip().isascii()
-        or len(domain) > 253
-        or not all(_LABEL.fullmatch(label) for label in labels)
-        or labels[-1].isdigit()
-    ):
+    if not value.strip().isascii() or not is_dns_name(domain) or domain.split(".")[-1].isdigit():
         shown = value if len(value) <= 64 else value[:61] + "..."
         raise InvalidConfig("domain", f"domain {shown!r} is not a valid DNS name", "<fqdn>")
     return domain
