@@ -575,6 +575,16 @@ def _provider_answer(csr: str, *, days: int = 90) -> dict[str, str]:
     return {"certificates": json.dumps([issued])}
 
 
+def _answered(state: testing.State) -> testing.Relation:
+    """The certificates relation once the provider has answered the request in `state`."""
+    relation = next(
+        r
+        for r in state.relations
+        if isinstance(r, testing.Relation) and r.endpoint == "certificates"
+    )
+    return dataclasses.replace(relation, remote_app_data=_provider_answer(_requested_csr(state)))
+
+
 def _provider_denial(csr: str) -> dict[str, str]:
     error = {
         "code": 102,
@@ -601,10 +611,8 @@ def test_certificate_request_names_the_domain(ctx, machine: Machine):
 
 
 def test_provider_certificate_is_served_leaf_first_without_the_root(ctx, machine: Machine):
-    state, relation = _requested(ctx)
-    answered = dataclasses.replace(
-        relation, remote_app_data=_provider_answer(_requested_csr(state))
-    )
+    state, _ = _requested(ctx)
+    answered = _answered(state)
 
     out = ctx.run(ctx.on.relation_changed(answered), with_relation(state, answered))
 
@@ -631,10 +639,8 @@ def test_provider_denial_blocks_with_its_reason(ctx, machine: Machine):
 
 
 def test_renewal_pending_keeps_serving_the_last_good_certificate(ctx, machine: Machine):
-    state, relation = _requested(ctx)
-    answered = dataclasses.replace(
-        relation, remote_app_data=_provider_answer(_requested_csr(state))
-    )
+    state, _ = _requested(ctx)
+    answered = _answered(state)
     state = ctx.run(ctx.on.relation_changed(answered), with_relation(state, answered))
     served = machine.frontend.served_tls()
 
@@ -654,10 +660,8 @@ def test_renewal_pending_keeps_serving_the_last_good_certificate(ctx, machine: M
 
 
 def test_removing_the_provider_goes_back_to_http_only(ctx, machine: Machine):
-    state, relation = _requested(ctx)
-    answered = dataclasses.replace(
-        relation, remote_app_data=_provider_answer(_requested_csr(state))
-    )
+    state, _ = _requested(ctx)
+    answered = _answered(state)
     state = ctx.run(ctx.on.relation_changed(answered), with_relation(state, answered))
 
     out = ctx.run(ctx.on.relation_broken(answered), state)

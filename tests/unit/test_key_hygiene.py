@@ -36,6 +36,7 @@ from tests.unit.conftest import Machine
 from tests.unit.test_charm import (
     DOMAIN,
     IMPORTED_LABEL,
+    _answered,
     _expired,
     _provider_answer,
     _provider_denial,
@@ -574,11 +575,6 @@ def test_a_certificate_request_shows_the_generated_key_nowhere(recorder: Recorde
     # then
     assert _requested_csr(out)
     assert recorder.leaks(recorder.generated_key()) == []
-
-
-def _answered(state: testing.State) -> testing.Relation:
-    relation = _certificates_relation(state)
-    return dataclasses.replace(relation, remote_app_data=_provider_answer(_requested_csr(state)))
 
 
 def _denied(state: testing.State) -> testing.Relation:
