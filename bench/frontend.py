@@ -23,7 +23,7 @@ sys.path[:0] = [str(REPO), str(REPO / "src")]
 import frontend  # noqa: E402
 from tests.pki import chain_for  # noqa: E402
 from tests.workload.clients import DOMAIN  # noqa: E402
-from tests.workload.harness import NGINX, Backend, FakeService, free_port, make_layout  # noqa: E402
+from tests.workload.harness import NGINX, Backend, FakeService, free_ports, make_layout  # noqa: E402
 
 NOOP_RUNS = 200
 CHANGE_RUNS = 20
@@ -75,9 +75,9 @@ def main() -> None:
         layout = make_layout(Path(tmp))
         service = FakeService(layout)
         front = frontend.Frontend(layout, service, nginx=NGINX)
-        https_port = free_port()
+        http_port, https_port = free_ports(2)
         site = frontend.SiteConfig(
-            domain=DOMAIN, backend_port=backend.port, tls=tls, http_port=free_port(),
+            domain=DOMAIN, backend_port=backend.port, tls=tls, http_port=http_port,
             https_port=https_port, listen_address="127.0.0.1",
         )  # fmt: skip
         try:

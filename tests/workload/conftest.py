@@ -8,7 +8,7 @@ import pytest
 
 import frontend
 from tests.workload.clients import DOMAIN
-from tests.workload.harness import NGINX, Backend, FakeService, free_port, make_layout
+from tests.workload.harness import NGINX, Backend, FakeService, free_ports, make_layout
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,8 @@ def backend() -> Iterator[Backend]:
 
 @pytest.fixture
 def ports() -> Ports:
-    return Ports(http=free_port(), https=free_port())
+    http, https = free_ports(2)  # two independent picks may collide
+    return Ports(http=http, https=https)
 
 
 @pytest.fixture
